@@ -1,0 +1,1 @@
+"""Stage *deliver*'s endpoints: one module per channel type, listed in ``registry``."""

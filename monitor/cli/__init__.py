@@ -1,0 +1,82 @@
+"""The command line (a contract: see docs/cli.md). Parses arguments, calls a command,
+turns newsmon's errors into one clear line each and the documented exit codes:
+
+    0  the work ran (with --once, even if some sources or channels failed)
+    1  anything else that stopped the command (and `rules check` finding errors)
+    2  an invalid configuration or rule set
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from monitor import __version__
+from monitor.cli import rules_cmd, run_cmd, status_cmd
+from monitor.errors import ConfigError, NewsmonError, RuleSetError
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsmon", description="News monitoring and alerting daemon."
+    )
+    parser.add_argument("--version", action="version", version=f"newsmon {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon in the foreground")
+    _config_option(run)
+    run.add_argument("--once", action="store_true",
+                     help="one full cycle (poll every source, deliver everything due), then exit")
+    run.add_argument("--log-level", default="INFO",
+                     choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.set_defaults(handler=run_cmd.run)
+
+    rules = commands.add_parser("rules", help="check and test rule files")
+    rule_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
+    check = rule_commands.add_parser("check", help="validate rule files and run their examples")
+    check.add_argument("paths", nargs="*", metavar="PATH",
+                       help="rule files or folders (default: the configuration's rules.paths,"
+                            " else ./rules)")
+    _config_option(check)
+    check.set_defaults(handler=rules_cmd.check)
+    test = rule_commands.add_parser("test", help="match articles against rules and explain")
+    test.add_argument("rules", metavar="RULES", help="a rule file or a folder of them")
+    test.add_argument("input", metavar="INPUT",
+                      help="JSON Lines of articles, a feed file, or a plain text file")
+    test.add_argument("--json", action="store_true", help="one JSON object per match")
+    test.add_argument("--explain", action="store_true",
+                      help="also say, for rules that did not match, which clause failed")
+    test.set_defaults(handler=rules_cmd.test)
+
+    status = commands.add_parser("status", help="sources, outbox and rules at a glance")
+    _config_option(status)
+    status.set_defaults(handler=status_cmd.status)
+    return parser
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH",
+                        help="configuration file (default: $NEWSMON_CONFIG, then ./newsmon.toml)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(f"newsmon: configuration error: {line}", file=sys.stderr)
+        return EXIT_INVALID
+    except RuleSetError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return EXIT_INVALID
+    except NewsmonError as exc:
+        print(f"newsmon: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return code

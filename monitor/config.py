@@ -1,0 +1,346 @@
+"""Configuration: one loader for the daemon and every command.
+
+Sources of settings, strongest first: environment variables (``NEWSMON_`` prefix,
+``__`` between levels), files in ``$CREDENTIALS_DIRECTORY`` (systemd credentials,
+named like the variables), the TOML file, then the defaults below. Unknown keys
+are errors. Relative paths resolve against the configuration file's folder.
+
+This module reads files and the environment; it opens no connection.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from monitor.durations import Duration, OptionalDuration
+from monitor.errors import ConfigError
+from monitor.severity import Severity
+
+ENV_PREFIX = "NEWSMON_"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+DEFAULT_CONFIG_NAME = "newsmon.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Section):
+    url: str = "sqlite:///newsmon.db"
+
+
+class RulesSettings(_Section):
+    paths: list[Path] = Field(default_factory=lambda: [Path("rules")])
+
+
+class DefaultsSettings(_Section):
+    interval: Duration = timedelta(minutes=15)
+    channels: list[str] = Field(default_factory=lambda: ["console"])
+    max_age: OptionalDuration = timedelta(days=7)
+
+
+class FetchSettings(_Section):
+    user_agent: str = "newsmon (+https://github.com/newsmon/newsmon)"
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=30)
+    total_timeout: Duration = timedelta(seconds=60)
+    max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_items: int = Field(default=1000, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+    concurrency: int = Field(default=16, gt=0)
+
+
+class DeliverySettings(_Section):
+    interval: Duration = timedelta(seconds=5)
+    max_age: Duration = timedelta(hours=24)
+    batch: int = Field(default=50, gt=0)
+
+
+class SourceSettings(_Section):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    url: str
+    interval: Duration | None = None
+    enabled: bool = True
+    max_age: OptionalDuration | Literal["default"] = "default"
+
+    @field_validator("url")
+    @classmethod
+    def _url_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+
+class _ChannelBase(_Section):
+    min_severity: Severity = Severity.INFO
+
+
+class ConsoleChannelSettings(_ChannelBase):
+    type: Literal["console"]
+    color: Literal["auto", "always", "never"] = "auto"
+
+
+class SlackChannelSettings(_ChannelBase):
+    type: Literal["slack"]
+    webhook_url: SecretStr | None = None
+    token: SecretStr | None = None
+    channel: str | None = None
+    api_url: str = "https://slack.com/api/"
+
+    def configured(self) -> bool:
+        has_webhook = bool(self.webhook_url and self.webhook_url.get_secret_value())
+        has_token = bool(self.token and self.token.get_secret_value() and self.channel)
+        return has_webhook or has_token
+
+
+class EmailChannelSettings(_ChannelBase):
+    type: Literal["email"]
+    host: str = ""
+    port: int = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = ""
+    to: list[str] = Field(default_factory=list)
+
+    def configured(self) -> bool:
+        return bool(self.host and self.sender and self.to)
+
+
+ChannelSettings = Annotated[
+    ConsoleChannelSettings | SlackChannelSettings | EmailChannelSettings,
+    Field(discriminator="type"),
+]
+
+
+def _default_channels() -> dict[str, ChannelSettings]:
+    return {"console": ConsoleChannelSettings(type="console")}
+
+
+class CredentialsDirectorySource(PydanticBaseSettingsSource):
+    """Secrets from files in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``).
+
+    A file named ``NEWSMON_CHANNELS__DESK_SLACK__TOKEN`` (or without the prefix,
+    any case) sets that key, exactly like the environment variable of that name.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the whole folder at once
+
+    def __call__(self) -> dict[str, Any]:
+        folder = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not folder or not Path(folder).is_dir():
+            return {}
+        values: dict[str, Any] = {}
+        for entry in sorted(Path(folder).iterdir()):
+            if not entry.is_file():
+                continue
+            name = entry.name.lower()
+            name = name.removeprefix(ENV_PREFIX.lower())
+            parts = name.split("__")
+            if parts[0] not in self.settings_cls.model_fields:
+                continue
+            target = values
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+            target[parts[-1]] = entry.read_text(encoding="utf-8").strip()
+        return values
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with ``load_settings``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+    )
+
+    storage: StorageSettings = StorageSettings()
+    rules: RulesSettings = RulesSettings()
+    defaults: DefaultsSettings = DefaultsSettings()
+    fetch: FetchSettings = FetchSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    sources: list[SourceSettings] = Field(default_factory=list)
+    channels: dict[str, ChannelSettings] = Field(default_factory=_default_channels)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats credential files beats the TOML file (passed as init kwargs).
+        return env_settings, CredentialsDirectorySource(settings_cls), init_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _builtin_console(cls, data: Any) -> Any:
+        # "console" always exists, so the default `defaults.channels` works with any file.
+        channels = data.get("channels") if isinstance(data, dict) else None
+        if isinstance(channels, dict) and "console" not in channels:
+            return {**data, "channels": {"console": {"type": "console"}, **channels}}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_env_channel_names(cls, data: Any) -> Any:
+        # Environment variable names cannot hold "-": NEWSMON_CHANNELS__DESK_SLACK__TOKEN
+        # arrives as channel "desk_slack" and belongs to the channel "desk-slack".
+        if not isinstance(data, dict) or not isinstance(data.get("channels"), dict):
+            return data
+        channels: dict[str, Any] = dict(data["channels"])
+        for key in list(channels):
+            twin = key.replace("_", "-")
+            if twin != key and twin in channels and isinstance(channels[key], dict):
+                merged = dict(channels[twin]) if isinstance(channels[twin], dict) else {}
+                merged.update(channels.pop(key))
+                channels[twin] = merged
+        return {**data, "channels": channels}
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Settings:
+        problems: list[str] = []
+        seen: set[str] = set()
+        for index, source in enumerate(self.sources):
+            if source.name in seen:
+                problems.append(f"sources[{index}].name: duplicate source name {source.name!r}")
+            seen.add(source.name)
+        for name in self.channels:
+            if not re.match(NAME_PATTERN, name):
+                problems.append(
+                    f"channels.{name}: a channel name is lowercase letters, digits, - and _"
+                )
+        for index, channel in enumerate(self.defaults.channels):
+            if channel not in self.channels:
+                problems.append(f"defaults.channels[{index}]: unknown channel {channel!r}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def source_interval(self, source: SourceSettings) -> timedelta:
+        return source.interval or self.defaults.interval
+
+    def source_max_age(self, source: SourceSettings) -> timedelta | None:
+        return self.defaults.max_age if source.max_age == "default" else source.max_age
+
+
+def find_config_path(explicit: str | None) -> Path:
+    """``--config``, then ``$NEWSMON_CONFIG``, then ``./newsmon.toml``."""
+    chosen = explicit or os.environ.get("NEWSMON_CONFIG") or DEFAULT_CONFIG_NAME
+    return Path(chosen)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read, validate and resolve the configuration; every problem is in the ``ConfigError``."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(["configuration file not found"], path) from None
+    except OSError as exc:
+        raise ConfigError([f"cannot read: {exc.strerror}"], path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"not UTF-8 text: {exc.reason} at byte {exc.start}"], path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"invalid TOML: {exc}"], path) from None
+    try:
+        settings = Settings(**raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc), path) from None
+    return resolve_paths(settings, path.resolve().parent)
+
+
+def resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Make relative file paths in the settings relative to ``base`` (the config's folder)."""
+    storage_url = settings.storage.url
+    prefix = "sqlite:///"
+    if storage_url.startswith(prefix) and not storage_url.startswith(prefix + "/"):
+        tail = storage_url[len(prefix) :]
+        if tail and tail != ":memory:":
+            storage_url = prefix + str(base / tail)
+    rule_paths = [p if p.is_absolute() else base / p for p in settings.rules.paths]
+    sources = [
+        s.model_copy(update={"url": resolve_source_url(s.url, base)}) for s in settings.sources
+    ]
+    return settings.model_copy(
+        update={
+            "storage": settings.storage.model_copy(update={"url": storage_url}),
+            "rules": settings.rules.model_copy(update={"paths": rule_paths}),
+            "sources": sources,
+        }
+    )
+
+
+def resolve_source_url(url: str, base: Path) -> str:
+    """A source URL that is a relative file path becomes absolute; URLs stay as they are."""
+    if re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
+        return url
+    path = Path(url).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for error in exc.errors():
+        where = _format_loc(error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.extend(f"{where}: {line}" if where else line for line in message.splitlines())
+    return problems
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    items = list(loc)
+    # A discriminated union adds the tag ("slack") after the channel name: not a key.
+    if len(items) > 2 and items[0] == "channels" and items[2] in {"console", "slack", "email"}:
+        del items[2]
+    for item in items:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def channel_secrets(settings: Settings) -> list[str]:
+    """Every secret value in the configuration, so logs can redact them."""
+    secrets: list[str] = []
+    for channel in settings.channels.values():
+        for value in channel.__dict__.values():
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                secrets.append(value.get_secret_value())
+    return secrets
+
+
+def as_mapping(settings: Settings) -> Mapping[str, Any]:
+    """The settings as plain data with secrets masked (for ``status`` and debugging)."""
+    return settings.model_dump(mode="json")

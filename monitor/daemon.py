@@ -1,0 +1,196 @@
+"""The service: sources polled on a schedule, alerts delivered as they are planned.
+
+``Daemon`` receives everything it uses (settings, rules, store, HTTP client,
+channels, clock) and does no I/O in its constructor, so tests run the whole
+service in-process. ``run_once`` is one full cycle (``newsmon run --once``);
+``run`` is the long-running form on an APScheduler ``AsyncIOScheduler``: one job
+per source (its interval plus jitter), one delivery job (woken early whenever a
+poll commits new alerts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.channels.base import Channel
+from monitor.config import Settings, SourceSettings
+from monitor.deliver import Deliverer, DeliveryReport
+from monitor.fetch import Fetcher
+from monitor.match.matcher import Matcher
+from monitor.pipeline import PollContext, PollReport, poll_source
+from monitor.plan import Planner
+from monitor.rules.model import RuleSet
+from monitor.store import Store
+
+log = logging.getLogger("newsmon.daemon")
+
+T = TypeVar("T")
+MAX_JITTER = timedelta(seconds=60)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    polls: tuple[PollReport, ...]
+    delivery: DeliveryReport
+
+    @property
+    def failed_sources(self) -> list[PollReport]:
+        return [p for p in self.polls if p.error]
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        rules: RuleSet,
+        store: Store,
+        client: httpx.AsyncClient,
+        channels: Mapping[str, Channel],
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.store = store
+        self.channels = channels
+        self.clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-db")
+        self._fetcher = Fetcher(client, settings.fetch)
+        self._context = self._poll_context(rules)
+        self._deliverer = Deliverer(store, self.db, channels, settings.delivery, clock)
+        self._limit = asyncio.Semaphore(settings.fetch.concurrency)
+        self._scheduler: AsyncIOScheduler | None = None
+        self._delivering = False
+        self._delivery_wanted = False
+
+    def _poll_context(self, rules: RuleSet) -> PollContext:
+        planner = Planner(rules.by_id(), self.settings.channels, self.settings.defaults.channels)
+        return PollContext(
+            store=self.store,
+            db=self.db,
+            fetcher=self._fetcher,
+            matcher=Matcher(rules),
+            planner=planner,
+            clock=self.clock,
+            max_items=self.settings.fetch.max_items,
+        )
+
+    async def db(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a store call on the database thread (the event loop never blocks on SQL)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+    @property
+    def enabled_sources(self) -> list[SourceSettings]:
+        return [s for s in self.settings.sources if s.enabled]
+
+    async def start(self) -> None:
+        await self.db(self.store.open)
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        await self.db(self.store.close)
+        self._executor.shutdown(wait=True)
+
+    # --- one cycle -----------------------------------------------------------------------
+
+    async def poll(self, source: SourceSettings, *, ignore_backoff: bool = False) -> PollReport:
+        async with self._limit:
+            try:
+                return await poll_source(
+                    self._context,
+                    source,
+                    self.settings.source_interval(source),
+                    self.settings.source_max_age(source),
+                    ignore_backoff=ignore_backoff,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must cost one poll, never the daemon
+                log.exception("source %s (%s): poll failed unexpectedly", source.name, source.url)
+                return PollReport(source.name, error=f"internal error: {exc!r}")
+
+    async def run_once(self) -> CycleReport:
+        """Poll every enabled source once, then deliver everything due."""
+        polls = await asyncio.gather(
+            *(self.poll(s, ignore_backoff=True) for s in self.enabled_sources)
+        )
+        delivery = await self._deliverer.deliver_due()
+        return CycleReport(tuple(polls), delivery)
+
+    # --- the long-running service --------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; in-flight work is cancelled, committed work is kept."""
+        scheduler = AsyncIOScheduler(timezone=UTC, event_loop=asyncio.get_running_loop())
+        self._scheduler = scheduler
+        now = self.clock()
+        for source in self.enabled_sources:
+            interval = self.settings.source_interval(source)
+            scheduler.add_job(
+                self._poll_job,
+                IntervalTrigger(seconds=interval.total_seconds(),
+                                jitter=min(interval / 10, MAX_JITTER).total_seconds()),
+                args=[source],
+                id=f"source:{source.name}",
+                next_run_time=now,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(interval.total_seconds()),
+            )
+        scheduler.add_job(
+            self._delivery_job,
+            IntervalTrigger(seconds=self.settings.delivery.interval.total_seconds()),
+            id="deliver",
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.start()
+        log.info("newsmon running: %d sources, %d rules, channels: %s",
+                 len(self.enabled_sources), len(self.rules.rules), ", ".join(self.channels))
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            self._scheduler = None
+            # Let cancelled jobs unwind before the store closes.
+            await asyncio.sleep(0)
+
+    async def _poll_job(self, source: SourceSettings) -> None:
+        report = await self.poll(source)
+        if report.alerts:
+            self._wake_delivery()
+
+    def _wake_delivery(self) -> None:
+        self._delivery_wanted = True
+        if not self._delivering and self._scheduler is not None:
+            self._scheduler.modify_job("deliver", next_run_time=self.clock())
+
+    async def _delivery_job(self) -> None:
+        self._delivering = True
+        try:
+            while True:
+                self._delivery_wanted = False
+                await self._deliverer.deliver_due()
+                if not self._delivery_wanted:
+                    break
+        except Exception:
+            log.exception("delivery round failed unexpectedly; the next round retries")
+        finally:
+            self._delivering = False

@@ -1,0 +1,222 @@
+"""Stage *fetch*: get a source's bytes, politely and within hard limits.
+
+http(s) goes through the one shared ``httpx.AsyncClient``: conditional GET from
+the stored ETag / Last-Modified (an unchanged feed costs a 304), connect/read
+timeouts plus a total deadline around the whole transfer (httpx's own timeouts
+are per operation, so a trickling server would never time out), a cap on the
+body *after* decompression (we decompress ourselves in bounded steps because
+httpx inflates a gzip bomb whole), and bounded redirects.
+
+Local paths and ``file://`` URLs are read from disk with the same size cap (the
+demo and the tests use them).
+
+This stage does not parse and does not touch the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from monitor.config import FetchSettings
+from monitor.errors import FetchError, FetchFailure
+from monitor.records import FetchResult
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What the source said last time, for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def build_client(settings: FetchSettings) -> httpx.AsyncClient:
+    """The one HTTP client of a process; the caller closes it."""
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout.total_seconds(),
+        read=settings.read_timeout.total_seconds(),
+        write=settings.read_timeout.total_seconds(),
+        pool=settings.total_timeout.total_seconds(),
+    )
+    return httpx.AsyncClient(
+        timeout=timeout,
+        follow_redirects=True,
+        max_redirects=settings.max_redirects,
+        headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
+        limits=httpx.Limits(max_connections=settings.concurrency * 2),
+    )
+
+
+class Fetcher:
+    def __init__(self, client: httpx.AsyncClient, settings: FetchSettings) -> None:
+        self._client = client
+        self._settings = settings
+
+    async def fetch(self, source: str, url: str, validators: Validators) -> FetchResult:
+        if is_local(url):
+            return await asyncio.to_thread(self._read_file, source, url)
+        try:
+            async with asyncio.timeout(self._settings.total_timeout.total_seconds()):
+                return await self._fetch_http(source, url, validators)
+        except TimeoutError:
+            raise FetchError(
+                source,
+                url,
+                f"no complete answer within {self._settings.total_timeout.total_seconds():g}s",
+                FetchFailure.TIMEOUT,
+            ) from None
+
+    async def _fetch_http(self, source: str, url: str, validators: Validators) -> FetchResult:
+        headers = {"Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+                   "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"}
+        if validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+        try:
+            async with self._client.stream("GET", url, headers=headers) as response:
+                if response.status_code == 304:
+                    return FetchResult(
+                        url=url,
+                        body=b"",
+                        not_modified=True,
+                        etag=response.headers.get("ETag", validators.etag),
+                        last_modified=response.headers.get(
+                            "Last-Modified", validators.last_modified
+                        ),
+                    )
+                if response.status_code >= 400:
+                    raise _status_error(source, url, response)
+                body = await self._read_capped(source, url, response)
+                return FetchResult(
+                    url=str(response.url),
+                    body=body,
+                    content_type=response.headers.get("Content-Type"),
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                    headers=tuple(response.headers.items()),
+                )
+        except httpx.TooManyRedirects:
+            raise FetchError(
+                source,
+                url,
+                f"more than {self._settings.max_redirects} redirects",
+                FetchFailure.REFUSED,
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise FetchError(source, url, f"timed out ({type(exc).__name__})",
+                             FetchFailure.TIMEOUT) from None
+        except httpx.ConnectError as exc:
+            raise FetchError(source, url, f"cannot connect: {exc}", FetchFailure.CONNECT) from None
+        except httpx.UnsupportedProtocol as exc:
+            raise FetchError(source, url, str(exc), FetchFailure.REFUSED) from None
+        except httpx.HTTPError as exc:
+            raise FetchError(source, url, f"transfer failed: {exc}", FetchFailure.CONNECT) from None
+
+    async def _read_capped(self, source: str, url: str, response: httpx.Response) -> bytes:
+        cap = self._settings.max_bytes
+        encodings = [
+            e.strip().lower()
+            for e in response.headers.get("Content-Encoding", "").split(",")
+            if e.strip() and e.strip().lower() != "identity"
+        ]
+        if len(encodings) > 1:
+            raise FetchError(source, url, f"refused stacked Content-Encoding {encodings}",
+                             FetchFailure.REFUSED)
+        chunks = response.aiter_raw()
+        if encodings:
+            if encodings[0] not in ("gzip", "x-gzip", "deflate"):
+                raise FetchError(source, url, f"unsupported Content-Encoding {encodings[0]!r}",
+                                 FetchFailure.REFUSED)
+            chunks = _inflate(chunks, encodings[0], cap)
+        received = bytearray()
+        try:
+            async for chunk in chunks:
+                received += chunk
+                if len(received) > cap:
+                    raise FetchError(source, url, f"body larger than {cap} bytes",
+                                     FetchFailure.TOO_LARGE)
+        except zlib.error as exc:
+            raise FetchError(source, url, f"corrupt compressed body: {exc}",
+                             FetchFailure.REFUSED) from None
+        return bytes(received)
+
+    def _read_file(self, source: str, url: str) -> FetchResult:
+        path = local_path(url)
+        cap = self._settings.max_bytes
+        try:
+            with path.open("rb") as handle:
+                body = handle.read(cap + 1)
+        except FileNotFoundError:
+            raise FetchError(source, url, "file not found", FetchFailure.NOT_FOUND) from None
+        except OSError as exc:
+            raise FetchError(source, url, f"cannot read: {exc.strerror}",
+                             FetchFailure.NOT_FOUND) from None
+        if len(body) > cap:
+            raise FetchError(source, url, f"file larger than {cap} bytes", FetchFailure.TOO_LARGE)
+        return FetchResult(url=url, body=body)
+
+
+async def _inflate(chunks: AsyncIterator[bytes], encoding: str, cap: int) -> AsyncIterator[bytes]:
+    """Decompress in bounded steps: never more than ``cap + 1`` bytes out of one call."""
+    wbits = 16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    produced = 0
+    async for chunk in chunks:
+        data = chunk
+        while data:
+            out = inflater.decompress(data, cap + 1 - produced)
+            produced += len(out)
+            yield out
+            if produced > cap:
+                return
+            data = inflater.unconsumed_tail
+    tail = inflater.flush()
+    if tail:
+        yield tail
+
+
+def _status_error(source: str, url: str, response: httpx.Response) -> FetchError:
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return FetchError(
+        source,
+        url,
+        f"HTTP {response.status_code} {response.reason_phrase}".rstrip(),
+        FetchFailure.HTTP_STATUS,
+        retry_after=retry_after,
+    )
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def is_local(url: str) -> bool:
+    scheme = urlsplit(url).scheme.lower()
+    return scheme == "file" or scheme == "" or (len(scheme) == 1 and url[1:3] in (":\\", ":/"))
+
+
+def local_path(url: str) -> Path:
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "file":
+        return Path(unquote(parts.path))
+    return Path(url)

@@ -1,0 +1,133 @@
+"""Stage *normalise*: ``FeedEntry`` -> ``Article``.
+
+Markup becomes plain text (what a reader sees, so rules match what people read
+and spans point into text we can show); the link becomes a canonical URL (no
+tracking parameters, no fragment, lower-case host, no default port; only http(s)
+links survive: ``javascript:`` and ``data:`` are dropped); each article gets a
+stable identity so the store can recognise it next time.
+
+Identity, after miniflux: the source's guid when there is one, else the
+canonical URL, else a hash of the text.
+
+Pure functions: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import datetime
+from html.parser import HTMLParser
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from monitor.records import Article, FeedEntry
+
+TRACKING_PARAMETERS = frozenset(
+    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc",
+     "_hsmi", "mkt_tok", "ocid", "cmpid", "icid"}
+)
+_BLOCK_TAGS = frozenset(
+    {"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+     "tr", "table", "section", "article", "header", "footer", "pre", "hr", "figure"}
+)
+_INVISIBLE_TAGS = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
+_MARKUP_HINT = re.compile(r"<[a-zA-Z/!]|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
+
+
+def normalise_entry(source: str, entry: FeedEntry, fetched: datetime) -> Article:
+    url = canonical_url(entry.link) if entry.link else None
+    title = one_line(html_to_text(entry.title))
+    summary = html_to_text(entry.summary)
+    content = html_to_text(entry.content)
+    return Article(
+        source=source,
+        identity=article_identity(source, entry.guid, url, title, summary or content),
+        guid=entry.guid,
+        url=url,
+        title=title,
+        summary=summary,
+        content=content,
+        author=one_line(html_to_text(entry.author)),
+        published=entry.published,
+        fetched=fetched,
+        language=(entry.language or "").split("-")[0].lower() or None,
+    )
+
+
+def article_identity(
+    source: str, guid: str | None, url: str | None, title: str, text: str
+) -> str:
+    if guid:
+        key = f"guid\0{source}\0{guid}"
+    elif url:
+        key = f"url\0{source}\0{url}"
+    else:
+        key = f"text\0{source}\0{title}\0{text[:2000]}"
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def canonical_url(link: str) -> str | None:
+    """The link without what varies between shares of one article; None if not http(s)."""
+    try:
+        parts = urlsplit(link.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMETERS
+    ]
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE_TAGS:
+            self._hidden += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE_TAGS:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            # In HTML a line break inside text is just a space; tags make paragraphs.
+            self.parts.append(data.replace("\r", " ").replace("\n", " "))
+
+
+def html_to_text(value: str) -> str:
+    """Plain text of an HTML fragment (or of plain text): paragraphs kept, whitespace folded."""
+    if not value:
+        return ""
+    if _MARKUP_HINT.search(value):
+        extractor = _TextExtractor()
+        extractor.feed(value)
+        extractor.close()
+        value = "".join(extractor.parts)  # convert_charrefs already decoded entities
+    value = unicodedata.normalize("NFC", _CONTROL.sub(" ", value))
+    paragraphs = (" ".join(p.split()) for p in value.split("\n"))
+    return "\n".join(p for p in paragraphs if p)
+
+
+def one_line(value: str) -> str:
+    return " ".join(value.split())

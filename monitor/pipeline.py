@@ -1,0 +1,155 @@
+"""The life of one poll of one source, stage by stage:
+
+    fetch -> parse -> normalise -> (new only) -> stories -> match -> plan -> store + outbox
+
+``poll_source`` is the one function that composes the stages; everything it
+calls is a stage module. A failing source costs that source an error line and
+a backoff, never an exception out of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.config import SourceSettings
+from monitor.errors import FetchError, SourceError
+from monitor.fetch import Fetcher, Validators
+from monitor.match.matcher import Matcher
+from monitor.normalise import normalise_entry
+from monitor.parse import parse_feed
+from monitor.plan import Planner
+from monitor.records import Article
+from monitor.store import NewArticle, SourceState, Store
+from monitor.stories import assign_story
+
+log = logging.getLogger("newsmon.poll")
+
+MAX_BACKOFF = timedelta(hours=6)
+DbRunner = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class PollContext:
+    """What a poll needs; the daemon builds a new one when rules or settings reload."""
+
+    store: Store
+    db: DbRunner
+    fetcher: Fetcher
+    matcher: Matcher
+    planner: Planner
+    clock: Callable[[], datetime]
+    max_items: int
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    source: str
+    items: int = 0
+    new: int = 0
+    alerts: int = 0
+    not_modified: bool = False
+    skipped_backoff: bool = False
+    error: str | None = None
+
+
+async def poll_source(
+    ctx: PollContext,
+    source: SourceSettings,
+    interval: timedelta,
+    max_age: timedelta | None,
+    *,
+    ignore_backoff: bool = False,
+) -> PollReport:
+    state: SourceState = await ctx.db(ctx.store.source_state, source.name, source.url)
+    now = ctx.clock()
+    if not ignore_backoff and state.next_poll_at and state.consecutive_failures and (
+        now < state.next_poll_at
+    ):
+        return PollReport(source.name, skipped_backoff=True)
+    try:
+        fetched = await ctx.fetcher.fetch(
+            source.name, source.url, Validators(state.etag, state.last_modified)
+        )
+        if fetched.not_modified:
+            await ctx.db(ctx.store.save_batch, _succeeded(state, now, fetched.etag,
+                                                          fetched.last_modified, 0), [], now)
+            log.debug("source %s: not modified", source.name)
+            return PollReport(source.name, not_modified=True)
+        feed = await asyncio.to_thread(
+            parse_feed, source.name, source.url, fetched.body, fetched.content_type,
+            ctx.max_items,
+        )
+    except SourceError as exc:
+        return await _failed(ctx, state, exc, interval, now)
+    if feed.skipped:
+        log.warning("source %s (%s): %d items beyond the cap of %d were skipped",
+                    source.name, source.url, feed.skipped, ctx.max_items)
+    articles = _unique([normalise_entry(source.name, e, now) for e in feed.entries])
+    known = await ctx.db(ctx.store.known_identities, [a.identity for a in articles])
+    batch: list[NewArticle] = []
+    for article in (a for a in articles if a.identity not in known):
+        story_id = assign_story(article)
+        hits = tuple(ctx.matcher.match(article))
+        alerts = ctx.planner.plan(article, story_id, hits, now, max_age)
+        batch.append(NewArticle(article, story_id, hits, alerts))
+    new_state = _succeeded(state, now, fetched.etag, fetched.last_modified, len(batch))
+    outcome = await ctx.db(ctx.store.save_batch, new_state, batch, now)
+    log.info("source %s: %d items, %d new, %d alerts", source.name, len(articles),
+             outcome.articles_stored, outcome.alerts_created)
+    return PollReport(source.name, len(articles), outcome.articles_stored, outcome.alerts_created)
+
+
+def _unique(articles: list[Article]) -> list[Article]:
+    """One article per identity (feeds repeat guids); the first one wins."""
+    seen: dict[str, Article] = {}
+    for article in articles:
+        seen.setdefault(article.identity, article)
+    return list(seen.values())
+
+
+def _succeeded(
+    state: SourceState, now: datetime, etag: str | None, last_modified: str | None, new: int
+) -> SourceState:
+    return replace(
+        state,
+        etag=etag,
+        last_modified=last_modified,
+        last_attempt_at=now,
+        last_success_at=now,
+        last_error=None,
+        consecutive_failures=0,
+        next_poll_at=None,
+        articles_seen=state.articles_seen + new,
+    )
+
+
+async def _failed(
+    ctx: PollContext, state: SourceState, error: SourceError, interval: timedelta, now: datetime
+) -> PollReport:
+    failures = state.consecutive_failures + 1
+    backoff = min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
+    if isinstance(error, FetchError) and error.retry_after:
+        asked = timedelta(seconds=error.retry_after)
+        backoff = max(backoff, min(asked, MAX_BACKOFF))
+    await ctx.db(
+        ctx.store.record_failure,
+        replace(state, last_attempt_at=now, last_error=str(error.reason),
+                consecutive_failures=failures, next_poll_at=now + backoff),
+    )
+    log.error("source %s (%s): %s; failure %d, next try in %s", error.source, error.url,
+              error.reason, failures, _human(backoff))
+    return PollReport(state.name, error=str(error))
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"

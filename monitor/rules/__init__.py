@@ -1,0 +1,2 @@
+"""Rule files: YAML with positions (``yamlsource``), validation (``load``), the
+immutable ``Rule`` (``model``)."""

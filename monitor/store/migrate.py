@@ -1,0 +1,48 @@
+"""Schema versions: a new database gets the current schema; an old one is upgraded step
+by step; a newer one is refused (a node must not write a schema it does not know).
+
+To change the schema: edit ``schema.py``, bump ``SCHEMA_VERSION``, and add the
+step from the previous version to ``STEPS`` (DDL on the connection). A test
+checks that an upgraded database has the same tables as a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, inspect, select
+
+from monitor.errors import StoreError
+from monitor.store.schema import meta, metadata
+
+SCHEMA_VERSION = 1
+
+# STEPS[n] upgrades a database from version n to n + 1.
+STEPS: dict[int, Callable[[Connection], None]] = {}
+
+
+def stored_version(conn: Connection) -> int | None:
+    if not inspect(conn).has_table(meta.name):
+        return None
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    return int(row[0]) if row else None
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the database to ``SCHEMA_VERSION``; return the version it had (0 if new)."""
+    version = stored_version(conn)
+    if version is None:
+        metadata.create_all(conn)
+        conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        return 0
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the database has schema version {version}, newer than this newsmon knows"
+            f" ({SCHEMA_VERSION}): upgrade newsmon"
+        )
+    for step in range(version, SCHEMA_VERSION):
+        STEPS[step](conn)
+        conn.execute(
+            meta.update().where(meta.c.key == "schema_version").values(value=str(step + 1))
+        )
+    return version

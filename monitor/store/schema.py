@@ -1,0 +1,130 @@
+"""The state database's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Uniqueness decides duplicates, not application code: an article identity is
+stored once; a hit once per (article, rule); an alert once per (rule, dedupe
+key, channel), where the dedupe key is the story id (or the article identity for
+``dedupe: {scope: article}``).
+
+Changing this file means adding a migration in ``migrate.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every back-end."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite's rowid alias must be INTEGER
+
+metadata = MetaData()
+
+meta = Table(
+    "newsmon_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_attempt_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("next_poll_at", UTCDateTime),
+    Column("articles_seen", BigInteger, nullable=False, default=0),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("identity", String(64), nullable=False, unique=True),
+    Column("source", String(200), nullable=False),
+    Column("guid", Text),
+    Column("url", Text),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("published_at", UTCDateTime),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("language", String(16)),
+    Column("story_id", String(64), nullable=False),
+    Index("ix_articles_story", "story_id"),
+    Index("ix_articles_fetched", "fetched_at"),
+)
+
+hits = Table(
+    "hits",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+    Column("rule_id", String(200), nullable=False),
+    Column("spans", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("article_id", "rule_id", name="uq_hits_article_rule"),
+    Index("ix_hits_rule_created", "rule_id", "created_at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(200), nullable=False),
+    Column("rule_id", String(200), nullable=False),
+    Column("dedupe_key", String(64), nullable=False),
+    Column("article_id", Id, ForeignKey("articles.id", ondelete="SET NULL")),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+    UniqueConstraint("rule_id", "dedupe_key", "channel", name="uq_outbox_rule_key_channel"),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)

@@ -1,0 +1,179 @@
+"""The command line contract of DESIGN.md: outputs and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from tests.conftest import RULES, SEEDS
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSMON_CONFIG", raising=False)
+
+
+def test_rules_check_passes_on_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "rules", "check", str(RULES))
+    assert code == 0, out
+    assert "error:" not in out
+    assert "3 rules checked: 0 errors" in err
+
+
+def test_rules_check_reports_path_line_col_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad-rule\ntitle: Bad\nquery: (ATACMS OR\nqeury: x\n")
+    code, out, _ = run(capsys, "rules", "check", str(bad))
+    assert code == 1
+    lines = out.splitlines()
+    assert f"{bad}:3:18: error: query: the query ends where a term was expected" in lines
+    assert f"{bad}:4:1: error: unknown key 'qeury': did you mean 'query'?" in lines
+
+
+def test_rules_check_runs_each_rules_examples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = tmp_path / "r.yaml"
+    rule.write_text(
+        "id: sanctions\ntitle: Sanctions\nquery: sanction*\nexamples:\n"
+        "  match: ['EU adopts sanctions', 'Nothing relevant here']\n"
+        "  no_match: ['Weather: sunny']\n"
+    )
+    code, out, _ = run(capsys, "rules", "check", str(rule))
+    assert code == 1
+    assert out.strip() == (f"{rule}:5:34: error: example should match but does not rule "
+                           "'sanctions': 'Nothing relevant here'")
+
+
+def test_rules_check_warns_without_failing(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    rule = tmp_path / "r.yaml"
+    rule.write_text("id: us-policy\ntitle: US policy\nquery: us AND policy\n")
+    code, out, _ = run(capsys, "rules", "check", str(rule))
+    assert code == 0
+    assert f"{rule}:1:1: warning: rule has no examples" in out
+    assert "warning: query: 'us' also matches the ordinary word" in out
+
+
+def test_rules_test_json_prints_spans_into_the_raw_field_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "rules", "test", str(RULES), str(SEEDS / "articles.jsonl"),
+                       "--json")
+    assert code == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    articles = {
+        a["id"]: a for a in map(json.loads, (SEEDS / "articles.jsonl").read_text().splitlines())
+    }
+    assert {"article": "seed-article", "rule": "long-range-strike-policy"} in [
+        {"article": r["article"], "rule": r["rule"]} for r in records
+    ]
+    assert not any(r["article"] == "wire-nk-missile-test" for r in records)
+    for record in records:
+        assert record["spans"], record
+        for span in record["spans"]:
+            raw = articles[record["article"]][span["field"]]
+            assert raw[span["start"] : span["end"]] == span["text"]
+
+
+def test_rules_test_reads_plain_text_with_the_file_name_as_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "rules", "test", str(RULES),
+                       str(SEEDS / "articles" / "seed-article.txt"), "--json")
+    assert code == 0
+    rules = {json.loads(line)["rule"] for line in out.splitlines()}
+    ids = {json.loads(line)["article"] for line in out.splitlines()}
+    assert ids == {"seed-article.txt"}
+    assert {"long-range-strike-policy", "russia-sanctions-package"} <= rules
+
+
+def test_rules_test_reads_feeds_and_explains(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "rules", "test", str(RULES / "north-korean-troops.yaml"),
+                       str(SEEDS / "feeds" / "wire.xml"), "--explain")
+    assert code == 0
+    assert "MATCH north-korean-troops" in out
+    assert "no match north-korean-troops: query did not match" in out
+
+
+def test_rules_test_with_invalid_rules_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\ntitle: X\nquery: NOT y\n")
+    code, _, err = run(capsys, "rules", "test", str(bad), str(SEEDS / "articles.jsonl"))
+    assert code == 2
+    assert f"{bad}:3:8: error: query: a query of negations only" in err
+
+
+def test_rules_test_with_bad_input_names_the_line_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": "a", "title": "ok"}\n{"id": "b", "title": \n')
+    code, _, err = run(capsys, "rules", "test", str(RULES), str(data))
+    assert code == 2
+    assert f"{data}:2:" in err
+
+
+def test_an_invalid_configuration_exits_2_naming_each_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "newsmon.toml"
+    config.write_text('[defaults]\ninterval = "soon"\n\n[[sources]]\nname = "a"\nurl = "x"\n'
+                      'colour = "red"\n')
+    code, _, err = run(capsys, "run", "--once", "--config", str(config))
+    assert code == 2
+    assert "defaults.interval: invalid duration 'soon'" in err
+    assert "sources[0].colour: unknown key" in err
+
+
+def test_a_rule_naming_an_unknown_channel_is_an_error_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text("id: r\ntitle: R\nquery: x\nnotify: [nowhere]\n")
+    config = tmp_path / "newsmon.toml"
+    config.write_text('[rules]\npaths = ["rules"]\n')
+    code, _, err = run(capsys, "run", "--once", "--config", str(config))
+    assert code == 2
+    assert f"{rules / 'r.yaml'}:4:9: error: notify: unknown channel 'nowhere'" in err
+
+
+def test_a_missing_configuration_file_exits_2(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "run", "--config", str(tmp_path / "nope.toml"))
+    assert code == 2
+    assert "configuration file not found" in err
+
+
+def test_status_shows_sources_and_outbox_but_no_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = SEEDS / "feeds" / "wire.xml"
+    config = tmp_path / "newsmon.toml"
+    config.write_text(f'[rules]\npaths = ["{RULES}"]\n[defaults]\nmax_age = "off"\n'
+                      f'[[sources]]\nname = "seed-wire"\nurl = "{feed}"\n'
+                      '[channels.console]\ntype = "console"\n'
+                      '[channels.slack]\ntype = "slack"\nwebhook_url = "https://hooks.example/T0/SECRET123"\n')
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "run", "--once", "--config", str(config))[0] == 0
+    code, out, _ = run(capsys, "status", "--config", str(config))
+    assert code == 0
+    assert "seed-wire: last success" in out
+    assert "console:" in out
+    assert "sent" in out
+    assert "rules: 3 loaded" in out
+    assert "SECRET123" not in out

@@ -1,0 +1,234 @@
+"""The whole service in-process: real feeds over HTTP, the real store, console output."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from monitor.channels.console import ConsoleChannel
+from monitor.config import ConsoleChannelSettings, Settings, resolve_paths
+from monitor.daemon import CycleReport, Daemon
+from monitor.errors import ChannelError, ChannelFailure
+from monitor.records import Alert
+from monitor.rules.load import load_rules
+from monitor.store import Store
+from tests.conftest import RULES, SEEDS, FeedServer
+
+SEED_HEADLINE = "Biden authorises Ukraine to strike Russia with US long-range missiles"
+RETOLD_HEADLINE = "Washington lifts curbs on ATACMS strikes inside Russia"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class FlakyChannel:
+    """A channel that fails its first ``failures`` sends, then records what it sends."""
+
+    def __init__(self, name: str, failures: int) -> None:
+        self.name = name
+        self.failures = failures
+        self.sent: list[Alert] = []
+
+    async def send(self, alert: Alert) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ChannelError(self.name, "HTTP 503 from the test", ChannelFailure.SERVER)
+        self.sent.append(alert)
+
+    async def close(self) -> None:
+        pass
+
+
+def settings_for(tmp_path: Path, sources: list[dict[str, Any]], **sections: Any) -> Settings:
+    sections.setdefault("defaults", {"max_age": "off"})
+    raw = Settings(
+        storage={"url": f"sqlite:///{tmp_path / 'state.db'}"},  # type: ignore[arg-type]
+        rules={"paths": [str(RULES)]},  # type: ignore[arg-type]
+        sources=sources,  # type: ignore[arg-type]
+        **sections,
+    )
+    return resolve_paths(raw, tmp_path)
+
+
+@pytest.fixture
+def seed_feeds(feed_server: FeedServer) -> list[dict[str, Any]]:
+    wire = feed_server.serve("/wire.xml", (SEEDS / "feeds" / "wire.xml").read_bytes(),
+                             etag='"wire-1"')
+    observer = feed_server.serve("/outlet.atom", (SEEDS / "feeds" / "outlet.atom").read_bytes(),
+                                 content_type="application/atom+xml")
+    return [{"name": "seed-wire", "url": wire}, {"name": "baltic-observer", "url": observer}]
+
+
+def cycle(settings: Settings, channels: dict[str, Any], clock: Clock | None = None,
+          rounds: int = 1) -> list[CycleReport]:
+    async def go() -> list[CycleReport]:
+        async with httpx.AsyncClient() as client:
+            daemon = Daemon(settings, load_rules(settings.rules.paths), Store(settings.storage.url),
+                            client, channels, **({"clock": clock} if clock else {}))
+            await daemon.start()
+            try:
+                reports = []
+                for _ in range(rounds):
+                    reports.append(await daemon.run_once())
+                return reports
+            finally:
+                await daemon.close()
+
+    return asyncio.run(go())
+
+
+def console() -> tuple[ConsoleChannel, io.StringIO]:
+    out = io.StringIO()
+    return ConsoleChannel("console", ConsoleChannelSettings(type="console"), out), out
+
+
+def test_the_seed_story_alerts_and_a_restart_repeats_nothing(
+    tmp_path: Path, seed_feeds: list[dict[str, Any]]
+) -> None:
+    settings = settings_for(tmp_path, seed_feeds)
+    channel, out = console()
+    (report,) = cycle(settings, {"console": channel})
+    text = out.getvalue()
+    assert report.delivery.sent == sum(p.alerts for p in report.polls) > 0
+    assert "[HIGH] Policy shift on long-range strikes into Russia" in text
+    assert SEED_HEADLINE in text
+    assert RETOLD_HEADLINE in text
+    assert "New sanctions package against Russia" in text
+    assert "North Korea tests" not in text  # a near miss
+    channel2, out2 = console()
+    (again,) = cycle(settings, {"console": channel2})
+    assert out2.getvalue() == ""
+    assert [p.new for p in again.polls] == [0, 0]
+
+
+def test_a_failing_source_costs_only_itself(
+    tmp_path: Path, feed_server: FeedServer, seed_feeds: list[dict[str, Any]]
+) -> None:
+    broken = feed_server.serve("/broken", b"<html>oops</html>", status=500)
+    settings = settings_for(tmp_path, [{"name": "broken", "url": broken}, *seed_feeds],
+                            defaults={"max_age": "off", "interval": "10m"})
+    channel, out = console()
+    clock = Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    (report,) = cycle(settings, {"console": channel}, clock)
+    assert [p.error is not None for p in report.polls] == [True, False, False]
+    assert SEED_HEADLINE in out.getvalue()
+    store = Store(settings.storage.url).open()
+    state = store.source_state("broken", broken)
+    store.close()
+    assert state.consecutive_failures == 1
+    assert state.last_error is not None
+    assert "HTTP 500" in state.last_error
+    assert state.next_poll_at == clock.now + timedelta(minutes=10)
+
+
+def test_html_served_as_a_feed_is_reported_as_not_a_feed(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    url = feed_server.serve("/page", b"<html><body><h1>Please enable JavaScript</h1></body></html>",
+                            content_type="text/html")
+    settings = settings_for(tmp_path, [{"name": "page", "url": url}])
+    (report,) = cycle(settings, {"console": console()[0]})
+    assert report.polls[0].error is not None
+    assert "not a feed" in report.polls[0].error
+
+
+def test_an_unchanged_feed_is_not_parsed_again(
+    tmp_path: Path, feed_server: FeedServer, seed_feeds: list[dict[str, Any]]
+) -> None:
+    settings = settings_for(tmp_path, seed_feeds[:1])
+    first, second = cycle(settings, {"console": console()[0]}, rounds=2)
+    assert first.polls[0].new == 12
+    assert second.polls[0].not_modified
+    assert feed_server.requests_to("/wire.xml")[1].headers["If-None-Match"] == '"wire-1"'
+
+
+def test_articles_older_than_max_age_are_stored_but_not_alerted(
+    tmp_path: Path, seed_feeds: list[dict[str, Any]]
+) -> None:
+    settings = settings_for(tmp_path, seed_feeds, defaults={"max_age": "7d"})
+    channel, out = console()
+    (report,) = cycle(settings, {"console": channel}, Clock(datetime(2026, 11, 26, tzinfo=UTC)))
+    assert [p.new for p in report.polls] == [12, 10]
+    assert sum(p.alerts for p in report.polls) == 0
+    assert out.getvalue() == ""
+
+
+def test_a_failed_delivery_is_retried_until_the_channel_recovers(
+    tmp_path: Path, seed_feeds: list[dict[str, Any]]
+) -> None:
+    settings = settings_for(tmp_path, seed_feeds[:1])
+    flaky = FlakyChannel("console", failures=2)
+    clock = Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    (first,) = cycle(settings, {"console": flaky}, clock)
+    planned = first.polls[0].alerts
+    assert first.delivery.sent == 0
+    assert flaky.sent == []
+    for _ in range(3):
+        clock.now += timedelta(minutes=10)
+        cycle(settings, {"console": flaky}, clock)
+    assert len(flaky.sent) == planned
+    assert len({(a.rule_id, a.story_id) for a in flaky.sent}) == planned
+
+
+def test_an_alert_undeliverable_past_max_age_is_marked_failed_not_dropped(
+    tmp_path: Path, seed_feeds: list[dict[str, Any]]
+) -> None:
+    settings = settings_for(tmp_path, seed_feeds[:1], delivery={"max_age": "1h"})
+    dead = FlakyChannel("console", failures=10_000)
+    clock = Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    cycle(settings, {"console": dead}, clock)
+    clock.now += timedelta(hours=2)
+    (late,) = cycle(settings, {"console": dead}, clock)
+    assert late.delivery.failed > 0
+    store = Store(settings.storage.url).open()
+    counts = {c.status: c.count for c in store.outbox_counts()}
+    store.close()
+    assert counts.get("failed", 0) >= 1
+
+
+def test_the_scheduled_daemon_polls_delivers_and_stops_when_asked(
+    tmp_path: Path, seed_feeds: list[dict[str, Any]]
+) -> None:
+    settings = settings_for(tmp_path, seed_feeds)
+    channel, out = console()
+
+    async def go() -> float:
+        async with httpx.AsyncClient() as client:
+            daemon = Daemon(settings, load_rules(settings.rules.paths),
+                            Store(settings.storage.url), client, {"console": channel})
+            await daemon.start()
+            stop = asyncio.Event()
+            task = asyncio.create_task(daemon.run(stop))
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if SEED_HEADLINE in out.getvalue():
+                    break
+            loop = asyncio.get_running_loop()
+            asked = loop.time()
+            stop.set()
+            await task
+            await daemon.close()
+            return loop.time() - asked
+
+    stopped_in = asyncio.run(go())
+    assert SEED_HEADLINE in out.getvalue()
+    assert stopped_in < 2
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key in [k for k in __import__("os").environ if k.startswith("NEWSMON_")]:
+        monkeypatch.delenv(key)
+    return

@@ -1,0 +1,139 @@
+"""Fetching against a real HTTP server on 127.0.0.1: conditional GET and hard limits."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import FetchSettings
+from monitor.errors import FetchError, FetchFailure
+from monitor.fetch import Fetcher, Validators, build_client, parse_retry_after
+from monitor.records import FetchResult
+from tests.conftest import FeedServer
+
+RSS = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
+
+
+def fetch(url: str, validators: Validators | None = None, **settings: Any) -> FetchResult:
+    async def go() -> FetchResult:
+        fetch_settings = FetchSettings(**settings)
+        async with build_client(fetch_settings) as client:
+            fetcher = Fetcher(client, fetch_settings)
+            return await fetcher.fetch("src", url, validators or Validators())
+
+    return asyncio.run(go())
+
+
+def test_an_unchanged_feed_costs_a_304(feed_server: FeedServer) -> None:
+    modified = "Tue, 17 Nov 2026 10:00:00 GMT"
+    url = feed_server.serve("/feed", RSS, etag='"v1"', headers={"Last-Modified": modified})
+    first = fetch(url)
+    assert first.body == RSS
+    assert first.etag == '"v1"'
+    second = fetch(url, Validators(first.etag, first.last_modified))
+    assert second.not_modified
+    assert second.body == b""
+    sent = feed_server.requests_to("/feed")[1].headers
+    assert sent["If-None-Match"] == '"v1"'
+    assert sent["If-Modified-Since"] == modified
+
+
+def test_the_user_agent_names_newsmon(feed_server: FeedServer) -> None:
+    fetch(feed_server.serve("/feed", RSS))
+    assert "newsmon" in feed_server.requests_to("/feed")[0].headers["User-Agent"]
+
+
+def test_a_server_error_is_a_fetch_error_naming_the_source_and_status(
+    feed_server: FeedServer,
+) -> None:
+    url = feed_server.serve("/feed", b"oops", status=500)
+    with pytest.raises(FetchError) as caught:
+        fetch(url)
+    assert caught.value.kind is FetchFailure.HTTP_STATUS
+    assert "HTTP 500" in str(caught.value)
+    assert "src" in str(caught.value)
+    assert url in str(caught.value)
+
+
+def test_retry_after_on_429_is_reported(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/feed", b"slow down", status=429, headers={"Retry-After": "120"})
+    with pytest.raises(FetchError) as caught:
+        fetch(url)
+    assert caught.value.retry_after == 120
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    assert parse_retry_after("30") == 30
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412400.0) == 80
+    assert parse_retry_after("soon") is None
+
+
+def test_a_body_over_the_cap_is_cut_off(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/big", b"x" * 200_000)
+    with pytest.raises(FetchError) as caught:
+        fetch(url, max_bytes=100_000)
+    assert caught.value.kind is FetchFailure.TOO_LARGE
+
+
+def test_a_gzip_bomb_is_cut_off_at_the_cap_not_inflated(feed_server: FeedServer) -> None:
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)  # 64 MiB in ~64 KiB
+    url = feed_server.serve("/bomb", bomb, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError) as caught:
+        fetch(url, max_bytes=1024 * 1024)
+    assert caught.value.kind is FetchFailure.TOO_LARGE
+
+
+def test_a_gzip_feed_is_decompressed(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/gz", gzip.compress(RSS), headers={"Content-Encoding": "gzip"})
+    assert fetch(url).body == RSS
+
+
+def test_stacked_content_encodings_are_refused(feed_server: FeedServer) -> None:
+    body = gzip.compress(gzip.compress(RSS))
+    url = feed_server.serve("/gz2", body, headers={"Content-Encoding": "gzip, gzip"})
+    with pytest.raises(FetchError, match="stacked"):
+        fetch(url)
+
+
+def test_a_trickling_server_hits_the_total_deadline(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/slow", RSS, chunk_delay=0.2)  # ~16 s for the whole body
+    started = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        fetch(url, total_timeout=timedelta(seconds=1), read_timeout=timedelta(seconds=5))
+    assert caught.value.kind is FetchFailure.TIMEOUT
+    assert time.monotonic() - started < 5
+
+
+def test_a_redirect_loop_is_refused(feed_server: FeedServer) -> None:
+    feed_server.serve("/a", b"", status=302, headers={"Location": "/b"})
+    feed_server.serve("/b", b"", status=302, headers={"Location": "/a"})
+    with pytest.raises(FetchError, match="redirects"):
+        fetch(feed_server.url("/a"))
+
+
+def test_an_unreachable_server_is_a_connect_error() -> None:
+    with pytest.raises(FetchError) as caught:
+        fetch("http://127.0.0.1:9/feed", connect_timeout=timedelta(seconds=2))
+    assert caught.value.kind in (FetchFailure.CONNECT, FetchFailure.TIMEOUT)
+
+
+def test_local_paths_and_file_urls_are_read_with_the_same_cap(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(RSS)
+    assert fetch(str(feed)).body == RSS
+    assert fetch(feed.as_uri()).body == RSS
+    with pytest.raises(FetchError) as caught:
+        fetch(str(feed), max_bytes=10)
+    assert caught.value.kind is FetchFailure.TOO_LARGE
+
+
+def test_a_missing_local_file_is_reported_as_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FetchError) as caught:
+        fetch(str(tmp_path / "nope.xml"))
+    assert caught.value.kind is FetchFailure.NOT_FOUND

@@ -1,0 +1,169 @@
+"""The state database, on every back-end: identity, uniqueness, the outbox as a queue."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.errors import StoreError
+from monitor.records import Alert, Article, Hit, Span
+from monitor.severity import Severity
+from monitor.store import NewArticle, SourceState, Store
+from monitor.store.migrate import SCHEMA_VERSION
+from monitor.store.schema import meta
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def article(identity: str = "a1", title: str = "Biden authorises ATACMS strikes") -> Article:
+    return Article(
+        source="wire", identity=identity, guid=identity, url=f"http://wire.example/{identity}",
+        title=title, summary="", content="text", author="", published=NOW - timedelta(hours=1),
+        fetched=NOW, language="en",
+    )
+
+
+def alert(channel: str = "console", rule: str = "r1", story: str = "s1") -> Alert:
+    return Alert(
+        rule_id=rule, rule_title="Rule", severity=Severity.HIGH, channel=channel, story_id=story,
+        article_title="Headline", article_url="http://wire.example/a1", source="wire",
+        published=NOW, snippet="…", matched_terms=("ATACMS",),
+        spans=(Span("title", 0, 6, "ATACMS"),),
+    )
+
+
+def planned(identity: str, *alerts: tuple[Alert, str]) -> NewArticle:
+    hit = Hit("r1", (Span("title", 0, 5, "Biden"),))
+    return NewArticle(article(identity), story_id=identity, hits=(hit,), alerts=tuple(alerts))
+
+
+@pytest.fixture
+def store(store_url: str) -> Store:
+    opened = Store(store_url).open()
+    yield opened
+    opened.close()
+
+
+def test_a_new_database_gets_the_current_schema_version(store: Store, store_url: str) -> None:
+    engine = sa.create_engine(Store(store_url).url)
+    with engine.connect() as conn:
+        version = conn.execute(sa.select(meta.c.value)).scalar_one()
+    engine.dispose()
+    assert int(version) == SCHEMA_VERSION
+
+
+def test_a_database_newer_than_this_newsmon_is_refused(store: Store, store_url: str) -> None:
+    engine = sa.create_engine(Store(store_url).url)
+    with engine.begin() as conn:
+        conn.execute(meta.update().values(value=str(SCHEMA_VERSION + 1)))
+    engine.dispose()
+    with pytest.raises(StoreError, match="newer than this newsmon knows"):
+        Store(store_url).open()
+
+
+def test_reopening_keeps_what_was_stored(store: Store, store_url: str) -> None:
+    store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
+    store.close()
+    again = Store(store_url).open()
+    assert again.count_articles() == 1
+    assert again.known_identities(["a1", "zz"]) == {"a1"}
+    again.close()
+
+
+def test_an_article_is_stored_once_and_its_alerts_are_not_planned_twice(store: Store) -> None:
+    first = store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
+    second = store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
+    assert (first.articles_stored, first.alerts_created) == (1, 1)
+    assert (second.articles_stored, second.alerts_created) == (0, 0)
+    assert store.count_articles() == 1
+
+
+def test_one_alert_per_rule_story_and_channel(store: Store) -> None:
+    batch = [
+        planned("a1", (alert("console"), "story-1"), (alert("slack"), "story-1")),
+        planned("a2", (alert("console"), "story-1")),  # same story, same rule, same channel
+    ]
+    outcome = store.save_batch(SourceState("wire", "u"), batch, NOW)
+    assert outcome.articles_stored == 2
+    assert outcome.alerts_created == 2
+    counts = {(c.channel, c.status): c.count for c in store.outbox_counts()}
+    assert counts == {("console", "pending"): 1, ("slack", "pending"): 1}
+
+
+def test_source_state_round_trips_with_aware_utc_times(store: Store) -> None:
+    state = SourceState("wire", "http://x/feed", etag='"v1"', last_modified="Tue, 17 Nov 2026",
+                        last_success_at=NOW, next_poll_at=NOW + timedelta(minutes=5))
+    store.save_batch(state, [], NOW)
+    loaded = store.source_state("wire", "http://x/feed")
+    assert loaded.etag == '"v1"'
+    assert loaded.last_success_at == NOW
+    assert loaded.next_poll_at is not None
+    assert loaded.next_poll_at.tzinfo is not None
+
+
+def test_a_moved_source_forgets_the_old_validators(store: Store) -> None:
+    store.save_batch(SourceState("wire", "http://old/feed", etag='"v1"'), [], NOW)
+    moved = store.source_state("wire", "http://new/feed")
+    assert moved.etag is None
+    assert moved.url == "http://new/feed"
+
+
+def test_a_claimed_alert_is_not_claimed_again_until_its_lease_expires(store: Store) -> None:
+    store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
+    lease = timedelta(minutes=5)
+    claimed = store.claim_due(NOW, 10, lease)
+    assert [d.attempts for d in claimed] == [1]
+    assert store.claim_due(NOW + timedelta(minutes=1), 10, lease) == []
+    # The claimant died mid-send: after the lease the row is due again (at-least-once).
+    again = store.claim_due(NOW + timedelta(minutes=6), 10, lease)
+    assert [d.outbox_id for d in again] == [claimed[0].outbox_id]
+    assert again[0].attempts == 2
+    assert again[0].alert == claimed[0].alert
+
+
+def test_a_sent_alert_is_never_claimed_again(store: Store) -> None:
+    store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
+    (delivery,) = store.claim_due(NOW, 10, timedelta(minutes=5))
+    store.mark_sent(delivery.outbox_id, NOW)
+    assert store.claim_due(NOW + timedelta(days=1), 10, timedelta(minutes=5)) == []
+    assert [(c.status, c.count) for c in store.outbox_counts()] == [("sent", 1)]
+
+
+def test_a_retried_alert_waits_for_its_next_attempt(store: Store) -> None:
+    store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
+    (delivery,) = store.claim_due(NOW, 10, timedelta(minutes=5))
+    store.mark_retry(delivery.outbox_id, "HTTP 500", NOW + timedelta(seconds=30))
+    assert store.claim_due(NOW + timedelta(seconds=10), 10, timedelta(minutes=5)) == []
+    assert len(store.claim_due(NOW + timedelta(seconds=31), 10, timedelta(minutes=5))) == 1
+
+
+def test_alerts_are_claimed_oldest_first(store: Store) -> None:
+    batch = [planned(f"a{i}", (alert(story=f"s{i}"), f"s{i}")) for i in range(5)]
+    store.save_batch(SourceState("wire", "u"), batch, NOW)
+    claimed = store.claim_due(NOW, 3, timedelta(minutes=5))
+    assert [d.alert.story_id for d in claimed] == ["s0", "s1", "s2"]
+
+
+def test_two_claimants_never_get_the_same_alert(store: Store, store_url: str) -> None:
+    batch = [planned(f"a{i}", (alert(story=f"s{i}"), f"s{i}")) for i in range(40)]
+    store.save_batch(SourceState("wire", "u"), batch, NOW)
+    other = Store(store_url).open()
+    results: dict[str, list[int]] = {"a": [], "b": []}
+
+    def drain(name: str, claimant: Store) -> None:
+        while claimed := claimant.claim_due(NOW, 3, timedelta(minutes=5)):
+            results[name].extend(d.outbox_id for d in claimed)
+
+    threads = [threading.Thread(target=drain, args=("a", store)),
+               threading.Thread(target=drain, args=("b", other))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    other.close()
+    together = results["a"] + results["b"]
+    assert sorted(together) == sorted(set(together))
+    assert len(together) == 40
