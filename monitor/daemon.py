@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.channels.base import Channel
@@ -71,7 +72,7 @@ class Daemon:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-db")
         self._fetcher = Fetcher(client, settings.fetch)
         self._context = self._poll_context(rules)
-        self._deliverer = Deliverer(store, self.db, channels, settings.delivery, clock)
+        self._deliverer = self._build_deliverer(rules)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
         self._scheduler: AsyncIOScheduler | None = None
         self._delivering = False
@@ -89,6 +90,11 @@ class Daemon:
             max_items=self.settings.fetch.max_items,
         )
 
+    def _build_deliverer(self, rules: RuleSet) -> Deliverer:
+        throttles = {r.id: r.throttle for r in rules.rules if r.throttle is not None}
+        return Deliverer(self.store.outbox, self.db, self.channels, self.settings.channels,
+                         throttles, self.settings.delivery, self.clock)
+
     async def db(self, function: Callable[..., T], *args: Any) -> T:
         """Run a store call on the database thread (the event loop never blocks on SQL)."""
         loop = asyncio.get_running_loop()
@@ -100,6 +106,11 @@ class Daemon:
 
     async def start(self) -> None:
         await self.db(self.store.open)
+        if self.store.single_node:
+            cut = await self.db(self.store.outbox.release_abandoned)
+            if cut:
+                log.warning("%d alerts were being sent when newsmon last stopped; they are"
+                            " sent again", cut)
 
     async def close(self) -> None:
         for channel in self.channels.values():
@@ -161,6 +172,17 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
+        for name, channel in self.settings.channels.items():
+            if channel.digest is not None and name in self.channels:
+                scheduler.add_job(
+                    self._digest_job,
+                    CronTrigger.from_crontab(channel.digest, timezone=UTC),
+                    args=[name],
+                    id=f"digest:{name}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=3600,
+                )
         scheduler.start()
         log.info("newsmon running: %d sources, %d rules, channels: %s",
                  len(self.enabled_sources), len(self.rules.rules), ", ".join(self.channels))
@@ -181,6 +203,20 @@ class Daemon:
         self._delivery_wanted = True
         if not self._delivering and self._scheduler is not None:
             self._scheduler.modify_job("deliver", next_run_time=self.clock())
+
+    async def _digest_job(self, name: str) -> None:
+        try:
+            await self._deliverer.send_digest(name)
+        except Exception:
+            log.exception("digest for channel %s failed unexpectedly", name)
+
+    async def send_digests(self) -> int:
+        """Send every channel's digest now (``run --once`` and tests)."""
+        sent = 0
+        for name, channel in self.settings.channels.items():
+            if channel.digest is not None and name in self.channels:
+                sent += await self._deliverer.send_digest(name)
+        return sent
 
     async def _delivery_job(self) -> None:
         self._delivering = True

@@ -2,28 +2,39 @@
 
 Claim due rows (a conditional update: one claimant wins), send each through its
 channel, and only then mark it sent; a send cut short by a crash leaves the row
-claimed until its lease expires, and it is sent again. Failures are retried with
-exponential backoff and jitter; a row older than ``delivery.max_age`` is marked
-failed and reported, never silently dropped. Rows of one channel are sent in the
-order they were planned.
+claimed until its lease expires, and it is sent again. Channels are served side
+by side, each in order and at its own pace (Slack: about one message a second).
+
+- A transient failure (timeout, 5xx, 429) retries with exponential backoff and
+  jitter, honouring Retry-After; the channel's later rows wait behind it. A row
+  still failing ``delivery.max_age`` after it was planned is marked failed and
+  reported, never silently dropped.
+- A permanent failure (bad credentials, unknown channel, a deleted webhook) marks
+  the channel failing: nothing is sent to it, and its alerts wait, until its
+  settings change or ``newsmon channels test`` succeeds.
+- Throttles (a rule's ``throttle``, a channel's ``throttle``): an alert over the
+  limit goes to the channel's next digest, or waits for the window to pass.
+- Digests: ``send_digest`` sends a channel's listed alerts as one message.
 
 Does not plan, match or render: channels render.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from monitor.channels.base import Channel
-from monitor.config import DeliverySettings
+from monitor.config import ChannelSettings, DeliverySettings, channel_fingerprint
+from monitor.durations import Rate
 from monitor.errors import ChannelError
-from monitor.records import Delivery
-from monitor.store import Store
+from monitor.records import Delivery, Digest
+from monitor.store import Outbox
 
 log = logging.getLogger("newsmon.deliver")
 
@@ -31,7 +42,6 @@ LEASE = timedelta(minutes=5)
 FIRST_RETRY = timedelta(seconds=10)
 MAX_RETRY = timedelta(hours=1)
 
-T = TypeVar("T")
 DbRunner = Callable[..., Awaitable[Any]]
 
 
@@ -40,6 +50,7 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    held: int = 0
 
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> timedelta:
@@ -54,75 +65,175 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> timedelta:
 class Deliverer:
     def __init__(
         self,
-        store: Store,
+        outbox: Outbox,
         db: DbRunner,
         channels: Mapping[str, Channel],
+        channel_settings: Mapping[str, ChannelSettings],
+        rule_throttles: Mapping[str, Rate],
         settings: DeliverySettings,
         clock: Callable[[], datetime],
     ) -> None:
-        self._store = store
+        self._outbox = outbox
         self._db = db
         self._channels = channels
+        self._channel_settings = channel_settings
+        self._rule_throttles = rule_throttles
         self._settings = settings
         self._clock = clock
+        self._fingerprints = {n: channel_fingerprint(s) for n, s in channel_settings.items()}
+        self._last_send: dict[str, float] = {}
+
+    async def failing_channels(self) -> set[str]:
+        """Channels that failed permanently with their current settings."""
+        states = await self._db(self._outbox.channel_states)
+        failing: set[str] = set()
+        for name, state in states.items():
+            if state.failing_since is None:
+                continue
+            if state.fingerprint == self._fingerprints.get(name):
+                failing.add(name)
+            else:  # its settings changed since: try it again
+                await self._db(self._outbox.clear_failing, name)
+                log.info("channel %s: settings changed, sending to it again", name)
+        return failing
 
     async def deliver_due(self) -> DeliveryReport:
         """Send everything that is due now; return what happened."""
-        sent = retrying = failed = 0
+        totals: dict[str, int] = {"sent": 0, "retry": 0, "failed": 0, "held": 0}
+        skip = await self.failing_channels()
         while True:
             batch: list[Delivery] = await self._db(
-                self._store.claim_due, self._clock(), self._settings.batch, LEASE
+                self._outbox.claim_due, self._clock(), self._settings.batch, LEASE, skip
             )
             if not batch:
                 break
-            blocked: set[str] = set()
+            by_channel: dict[str, list[Delivery]] = {}
             for delivery in batch:
-                outcome = await self._deliver(delivery, blocked)
-                sent += outcome == "sent"
-                retrying += outcome == "retry"
-                failed += outcome == "failed"
-            if len(batch) < self._settings.batch:
-                break
-        return DeliveryReport(sent, retrying, failed)
+                by_channel.setdefault(delivery.alert.channel, []).append(delivery)
+            results = await asyncio.gather(
+                *(self._deliver_channel(name, items) for name, items in by_channel.items())
+            )
+            for name, outcome in zip(by_channel, results, strict=True):
+                for key in totals:
+                    totals[key] += outcome[key]
+                if outcome["stopped"]:  # its head failed: leave the rest for a later round
+                    skip.add(name)
+        return DeliveryReport(totals["sent"], totals["retry"], totals["failed"], totals["held"])
 
-    async def _deliver(self, delivery: Delivery, blocked: set[str]) -> str:
+    async def _deliver_channel(self, name: str, items: list[Delivery]) -> dict[str, int]:
+        """Send one channel's claimed rows in order; stop at the first failure."""
+        outcome = {"sent": 0, "retry": 0, "failed": 0, "held": 0, "stopped": 0}
+        channel = self._channels.get(name)
+        for index, delivery in enumerate(items):
+            if channel is None:
+                result = await self._fail_or_retry(
+                    delivery, f"channel {name!r} is not configured any more", None)
+            elif await self._throttled(delivery):
+                outcome["held"] += 1
+                continue
+            else:
+                result = await self._send(channel, delivery)
+            outcome[result] += 1
+            if result != "sent":
+                rest = [d.outbox_id for d in items[index + 1 :]]
+                await self._db(self._outbox.release, rest)
+                outcome["stopped"] = 1
+                break
+        return outcome
+
+    async def _send(self, channel: Channel, delivery: Delivery) -> str:
+        await self._pace(channel)
         alert = delivery.alert
-        now = self._clock()
-        if alert.channel in blocked:
-            # An earlier alert of this channel failed in this round: keep the order.
-            await self._db(self._store.mark_retry, delivery.outbox_id,
-                           "waiting for an earlier alert of this channel", now + FIRST_RETRY)
-            return "retry"
-        channel = self._channels.get(alert.channel)
-        if channel is None:
-            reason = f"channel {alert.channel!r} is not configured any more"
-            return await self._fail_or_retry(delivery, reason, None, now, blocked)
         try:
-            await channel.send(alert)
+            remote_id = await channel.send(alert, delivery.thread)
         except ChannelError as exc:
-            return await self._fail_or_retry(delivery, str(exc), exc.retry_after, now, blocked)
-        await self._db(self._store.mark_sent, delivery.outbox_id, self._clock())
-        log.info("sent alert %s for rule %s to channel %s", delivery.outbox_id, alert.rule_id,
-                 alert.channel)
+            if exc.permanent:
+                return await self._stop_channel(delivery, exc)
+            return await self._fail_or_retry(delivery, str(exc), exc.retry_after)
+        finally:
+            self._last_send[channel.name] = asyncio.get_running_loop().time()
+        await self._db(self._outbox.mark_sent, delivery.outbox_id, self._clock(), remote_id)
+        log.info("sent %s %s for rule %s to channel %s", alert.kind.replace("_", "-"),
+                 delivery.outbox_id, alert.rule_id, alert.channel)
         return "sent"
 
-    async def _fail_or_retry(
-        self,
-        delivery: Delivery,
-        reason: str,
-        retry_after: float | None,
-        now: datetime,
-        blocked: set[str],
-    ) -> str:
-        blocked.add(delivery.alert.channel)
+    async def _pace(self, channel: Channel) -> None:
+        last = self._last_send.get(channel.name)
+        if last is not None and channel.pace:
+            wait = last + channel.pace - asyncio.get_running_loop().time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+    async def _throttled(self, delivery: Delivery) -> bool:
+        """Over a rule's or the channel's limit: hold for the digest, or defer."""
+        alert = delivery.alert
+        settings = self._channel_settings.get(alert.channel)
+        limits: list[tuple[Rate, str | None]] = []
+        if alert.rule_id in self._rule_throttles:
+            limits.append((self._rule_throttles[alert.rule_id], alert.rule_id))
+        if settings is not None and settings.throttle is not None:
+            limits.append((settings.throttle, None))
+        now = self._clock()
+        for rate, rule_id in limits:
+            count, first = await self._db(self._outbox.sent_since, alert.channel,
+                                          now - rate.period, rule_id)
+            if count < rate.count:
+                continue
+            what = f"rule {rule_id}" if rule_id else f"channel {alert.channel}"
+            reason = f"throttled: {what} sent {count} in {rate.period} (limit {rate})"
+            if settings is not None and settings.digest is not None:
+                await self._db(self._outbox.hold, delivery.outbox_id, reason)
+                log.info("alert %s %s; it goes to the next digest", delivery.outbox_id, reason)
+            else:
+                until = (first or now) + rate.period
+                await self._db(self._outbox.defer, delivery.outbox_id, reason, until)
+                log.info("alert %s %s; it waits until %s", delivery.outbox_id, reason,
+                         until.strftime("%H:%M:%S"))
+            return True
+        return False
+
+    async def _stop_channel(self, delivery: Delivery, error: ChannelError) -> str:
+        name = delivery.alert.channel
+        await self._db(self._outbox.release, [delivery.outbox_id])
+        await self._db(self._outbox.set_failing, name, error.reason,
+                       self._fingerprints.get(name, ""), self._clock())
+        log.error("channel %s failed permanently: %s; its alerts wait until its settings"
+                  " change or `newsmon channels test %s` succeeds", name, error.reason, name)
+        return "retry"
+
+    async def _fail_or_retry(self, delivery: Delivery, reason: str,
+                             retry_after: float | None) -> str:
+        now = self._clock()
         if now - delivery.created >= self._settings.max_age:
-            await self._db(self._store.mark_failed, delivery.outbox_id, reason)
+            await self._db(self._outbox.mark_failed, delivery.outbox_id, reason)
             log.error("gave up on alert %s to channel %s after %d attempts: %s",
                       delivery.outbox_id, delivery.alert.channel, delivery.attempts, reason)
             return "failed"
         delay = retry_delay(delivery.attempts, retry_after)
-        await self._db(self._store.mark_retry, delivery.outbox_id, reason, now + delay)
+        await self._db(self._outbox.mark_retry, delivery.outbox_id, reason, now + delay)
         log.warning("alert %s to channel %s failed (attempt %d), retrying in %ds: %s",
                     delivery.outbox_id, delivery.alert.channel, delivery.attempts,
                     delay.total_seconds(), reason)
         return "retry"
+
+    async def send_digest(self, name: str) -> int:
+        """Send ``name``'s digest now; return how many alerts it held (0: nothing sent)."""
+        channel = self._channels.get(name)
+        if channel is None:
+            return 0
+        now = self._clock()
+        rows = await self._db(self._outbox.digest_rows, name, now)
+        if not rows:
+            return 0
+        states = await self._db(self._outbox.channel_states)
+        since = states[name].last_digest_at if name in states else None
+        digest = Digest(name, tuple(alert for _, alert in rows), since, now)
+        try:
+            await channel.send_digest(digest)
+        except ChannelError as exc:
+            log.error("digest for channel %s (%d alerts) failed, kept for the next one: %s",
+                      name, len(rows), exc)
+            return 0
+        await self._db(self._outbox.mark_digested, name, [i for i, _ in rows], now)
+        log.info("sent digest of %d alerts to channel %s", len(rows), name)
+        return len(rows)

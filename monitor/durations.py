@@ -6,6 +6,7 @@ Parsing only; no clock here.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
@@ -28,6 +29,28 @@ def parse_duration(text: str) -> timedelta:
     if seconds <= 0:
         raise ValueError(f"invalid duration {text!r}: must be longer than zero")
     return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``20/1h``: at most ``count`` events per ``period``."""
+
+    count: int
+    period: timedelta
+
+    def __str__(self) -> str:
+        return f"{self.count}/{format_duration(self.period)}"
+
+
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\S+)\s*")
+
+
+def parse_rate(text: str) -> Rate:
+    """``"20/1h"`` -> ``Rate(20, 1 hour)``; raises ``ValueError`` saying the form."""
+    m = _RATE.fullmatch(text)
+    if not m or int(m.group(1)) < 1:
+        raise ValueError(f"{text!r} is not COUNT/PERIOD, e.g. 20/1h")
+    return Rate(int(m.group(1)), parse_duration(m.group(2)))
 
 
 def format_duration(value: timedelta) -> str:
@@ -58,6 +81,13 @@ Duration = Annotated[
     timedelta, BeforeValidator(_coerce), PlainSerializer(format_duration, return_type=str)
 ]
 """A pydantic field type: a ``timedelta`` written as ``15m`` in files and environment."""
+
+def _coerce_rate(value: object) -> object:
+    return parse_rate(value) if isinstance(value, str) else value
+
+
+RateLimit = Annotated[Rate, BeforeValidator(_coerce_rate), PlainSerializer(str, return_type=str)]
+"""A pydantic field type for ``COUNT/PERIOD`` limits."""
 
 OptionalDuration = Annotated[
     timedelta | None,

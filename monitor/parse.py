@@ -16,6 +16,7 @@ Cleaning text is the next stage's job (``normalise``).
 from __future__ import annotations
 
 import calendar
+import html
 import io
 import json
 import re
@@ -68,23 +69,35 @@ def parse_feed(
 
 def _from_feedparser(entry: Mapping[str, Any], feed_language: str | None) -> FeedEntry:
     contents = entry.get("content") or []
-    content = "\n".join(_text(c.get("value")) for c in contents if isinstance(c, Mapping))
-    summary = _text(entry.get("summary"))
+    content = "\n".join(_html(_text(c.get("value")), c.get("type")) for c in contents
+                        if isinstance(c, Mapping))
+    summary = _detail_html(entry, "summary")
     if summary and summary == content:
         summary = ""
     published = entry.get("published_parsed") or entry.get("updated_parsed")
     return FeedEntry(
         guid=_text(entry.get("id")) or None,
         link=_text(entry.get("link")) or None,
-        title=_text(entry.get("title")),
+        title=_detail_html(entry, "title"),
         summary=summary,
         content=content,
-        author=_text(entry.get("author")),
+        author=html.escape(_text(entry.get("author")), quote=False),
         published=(
             datetime.fromtimestamp(calendar.timegm(published), tz=UTC) if published else None
         ),
         language=feed_language,
     )
+
+
+def _detail_html(entry: Mapping[str, Any], key: str) -> str:
+    detail = entry.get(f"{key}_detail")
+    kind = detail.get("type") if isinstance(detail, Mapping) else None
+    return _html(_text(entry.get(key)), kind)
+
+
+def _html(value: str, kind: object) -> str:
+    """Every text field leaves this stage as HTML: plain text is escaped."""
+    return html.escape(value, quote=False) if kind == "text/plain" else value
 
 
 def _parse_json_feed(source: str, url: str, body: bytes, max_items: int) -> ParsedFeed:
@@ -114,14 +127,15 @@ def _from_json_item(item: Mapping[str, Any], feed_language: str | None) -> FeedE
     authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict)
                                       else [])
     author = ", ".join(_text(a.get("name")) for a in authors if isinstance(a, dict))
-    content = _text(item.get("content_html")) or _text(item.get("content_text"))
+    content = _text(item.get("content_html")) or _html(_text(item.get("content_text")),
+                                                        "text/plain")
     return FeedEntry(
         guid=_text(item.get("id")) or None,
         link=_text(item.get("url")) or _text(item.get("external_url")) or None,
-        title=_text(item.get("title")),
-        summary=_text(item.get("summary")),
+        title=_html(_text(item.get("title")), "text/plain"),
+        summary=_html(_text(item.get("summary")), "text/plain"),
         content=content,
-        author=author,
+        author=_html(author, "text/plain"),
         published=_iso_datetime(item.get("date_published") or item.get("date_modified")),
         language=_text(item.get("language")) or feed_language,
     )

@@ -5,7 +5,9 @@ a channel's ``min_severity`` filters. Articles older than ``max_age`` (on their
 publication time) are stored and matched but never alerted, so adding a source
 does not flood the channels with its archive. Deduplication is not done here:
 each alert carries its dedupe key (story id, or article identity for
-``scope: article``) and the outbox's unique constraint decides.
+``scope: article``) and the outbox's unique constraint decides; when an alert
+for the key exists already, the store turns the new one into a follow-up
+according to the channel's ``follow_ups`` policy carried here.
 
 Pure: no I/O.
 """
@@ -13,13 +15,26 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from monitor.config import ChannelSettings
 from monitor.records import Alert, Article, Hit, Span
 from monitor.rules.model import Rule
 
 SNIPPET_CHARS = 240
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAlert:
+    """An alert with what the store needs to file it."""
+
+    alert: Alert
+    dedupe_key: str
+    follow_ups: Literal["thread", "digest", "none"]  # if the key is taken already
+    in_digest: bool  # the channel has a digest: list this alert in it
+    hold: bool  # digest only: the alert waits for the digest instead of being sent
 
 
 class Planner:
@@ -43,10 +58,10 @@ class Planner:
         hits: Sequence[Hit],
         now: datetime,
         max_age: timedelta | None,
-    ) -> tuple[tuple[Alert, str], ...]:
+    ) -> tuple[PlannedAlert, ...]:
         if max_age is not None and article.when < now - max_age:
             return ()
-        planned: list[tuple[Alert, str]] = []
+        planned: list[PlannedAlert] = []
         for hit in hits:
             rule = self._rules[hit.rule_id]
             key = story_id if rule.dedupe.scope == "story" else article.identity
@@ -69,8 +84,11 @@ class Planner:
                     snippet=snippet,
                     matched_terms=terms,
                     spans=hit.spans,
+                    article_identity=article.identity,
                 )
-                planned.append((alert, key))
+                has_digest = settings.digest is not None
+                planned.append(PlannedAlert(alert, key, settings.follow_ups, has_digest,
+                                            hold=has_digest and not settings.immediate))
         return tuple(planned)
 
 

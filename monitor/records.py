@@ -12,9 +12,10 @@ No stage mutates a record it received; each builds new ones.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from monitor.severity import Severity
 
@@ -34,7 +35,8 @@ class FetchResult:
 
 @dataclass(frozen=True, slots=True)
 class FeedEntry:
-    """One item as a feed gave it. Text fields may hold HTML; nothing is trusted."""
+    """One item as a feed gave it. Text fields are HTML (a feed's plain text arrives
+    escaped, so ``<!channel>`` in a plain-text title stays text); nothing is trusted."""
 
     guid: str | None
     link: str | None
@@ -106,6 +108,8 @@ class Alert:
 
     It is stored as JSON in the outbox, so delivery never needs the rules or the
     article rows again (a rule may change or vanish before the alert is sent).
+    ``kind`` is "alert" for the first article of a story, "follow_up" for a later
+    article of the same story (a thread reply, a digest line).
     """
 
     rule_id: str
@@ -120,9 +124,20 @@ class Alert:
     snippet: str
     matched_terms: tuple[str, ...]
     spans: tuple[Span, ...] = field(default=())
+    kind: Literal["alert", "follow_up"] = "alert"
+    article_identity: str = ""
+
+    @property
+    def key(self) -> str:
+        """Stable identity of this message: a resend is recognisably the same message."""
+        raw = "\0".join((self.kind, self.rule_id, self.story_id, self.channel,
+                         self.article_identity if self.kind == "follow_up" else ""))
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "kind": self.kind,
+            "article_identity": self.article_identity,
             "rule_id": self.rule_id,
             "rule_title": self.rule_title,
             "severity": self.severity.value,
@@ -153,14 +168,34 @@ class Alert:
             snippet=str(data.get("snippet", "")),
             matched_terms=tuple(data.get("matched_terms", ())),
             spans=tuple(Span.from_json(s) for s in data.get("spans", ())),
+            kind="follow_up" if data.get("kind") == "follow_up" else "alert",
+            article_identity=str(data.get("article_identity", "")),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """An outbox row claimed for sending."""
+    """An outbox row claimed for sending. ``thread`` is the channel's id of the
+    message a follow-up replies to (a Slack ``ts``, an email Message-ID), once known."""
 
     outbox_id: int
     alert: Alert
     attempts: int
     created: datetime
+    thread: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Alerts of one channel since its last digest, sent as one message grouped by rule."""
+
+    channel: str
+    alerts: tuple[Alert, ...]
+    since: datetime | None
+    until: datetime
+
+    def by_rule(self) -> list[tuple[str, list[Alert]]]:
+        groups: dict[str, list[Alert]] = {}
+        for alert in self.alerts:
+            groups.setdefault(alert.rule_id, []).append(alert)
+        return list(groups.items())

@@ -28,12 +28,14 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     etag: str | None = None
     chunk_delay: float = 0.0  # seconds between 1-byte chunks: a trickling server
+    delay: float = 0.0  # seconds before answering a POST
 
 
 @dataclass
 class Request:
     path: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -46,6 +48,7 @@ class FeedServer:
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.scripts: dict[str, list[Route]] = {}
         self.requests: list[Request] = []
         server = self
 
@@ -54,6 +57,21 @@ class FeedServer:
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                server.requests.append(Request(self.path, dict(self.headers.items()), body))
+                route = server.next_route(self.path)
+                if route.delay:
+                    time.sleep(route.delay)
+                self.send_response(route.status)
+                for key, value in route.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", route.content_type)
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                self.wfile.write(route.body)
 
             def do_GET(self) -> None:
                 server.requests.append(Request(self.path, dict(self.headers.items())))
@@ -108,6 +126,16 @@ class FeedServer:
     def serve(self, path: str, body: bytes, **options: object) -> str:
         self.routes[path] = Route(body=body, **options)  # type: ignore[arg-type]
         return self.url(path)
+
+    def script(self, path: str, *responses: Route) -> None:
+        """Answer the next POSTs to ``path`` with these, then with ``routes[path]`` (or 200)."""
+        self.scripts.setdefault(path, []).extend(responses)
+
+    def next_route(self, path: str) -> Route:
+        queued = self.scripts.get(path)
+        if queued:
+            return queued.pop(0)
+        return self.routes.get(path) or Route(body=b"ok", content_type="text/plain")
 
     def requests_to(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from monitor.cli import main
-from tests.conftest import RULES, SEEDS
+from monitor.store import Store
+from tests.conftest import RULES, SEEDS, FeedServer, Route
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -177,3 +179,59 @@ def test_status_shows_sources_and_outbox_but_no_secret(
     assert "sent" in out
     assert "rules: 3 loaded" in out
     assert "SECRET123" not in out
+
+
+def _webhook_config(tmp_path: Path, url: str) -> Path:
+    config = tmp_path / "newsmon.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///state.db"\n[rules]\npaths = ["{RULES}"]\n'
+                      f'[channels.hook]\ntype = "webhook"\nurl = "{url}"\n')
+    return config
+
+
+def test_channels_test_sends_a_test_alert_and_says_ok(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], feed_server: FeedServer
+) -> None:
+    config = _webhook_config(tmp_path, feed_server.url("/hook/SECRET"))
+    code, out, _ = run(capsys, "channels", "test", "hook", "--config", str(config))
+    assert code == 0
+    assert out.startswith("ok: test alert sent to hook")
+    (request,) = feed_server.requests_to("/hook/SECRET")
+    assert json.loads(request.body)["rule"]["id"] == "newsmon-test"
+
+
+def test_channels_test_reports_the_exact_error_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], feed_server: FeedServer
+) -> None:
+    feed_server.script("/hook/SECRET", Route(status=404))
+    config = _webhook_config(tmp_path, feed_server.url("/hook/SECRET"))
+    code, _, err = run(capsys, "channels", "test", "hook", "--config", str(config))
+    assert code == 1
+    assert err.strip() == "failed: HTTP 404 from the webhook (client, permanent)"
+    assert "SECRET" not in err
+
+
+def test_a_successful_channels_test_clears_a_failing_channel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], feed_server: FeedServer
+) -> None:
+    config = _webhook_config(tmp_path, feed_server.url("/hook/SECRET"))
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}").open()
+    store.outbox.set_failing("hook", "Slack said invalid_auth", "old", datetime.now(UTC))
+    store.close()
+    code, out, _ = run(capsys, "status", "--config", str(config))
+    assert "hook: no alerts yet; FAILING since" in out
+    assert "Slack said invalid_auth" in out
+    code, out, _ = run(capsys, "channels", "test", "hook", "--config", str(config))
+    assert code == 0
+    assert "was marked failing (Slack said invalid_auth); cleared" in out
+    _, out, _ = run(capsys, "status", "--config", str(config))
+    assert "FAILING" not in out
+
+
+def test_channels_test_of_an_unknown_channel_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "newsmon.toml"
+    config.write_text("")
+    code, _, err = run(capsys, "channels", "test", "nope", "--config", str(config))
+    assert code == 2
+    assert "no channel named 'nope'" in err

@@ -16,7 +16,7 @@ from monitor.channels.console import ConsoleChannel
 from monitor.config import ConsoleChannelSettings, Settings, resolve_paths
 from monitor.daemon import CycleReport, Daemon
 from monitor.errors import ChannelError, ChannelFailure
-from monitor.records import Alert
+from monitor.records import Alert, Digest
 from monitor.rules.load import load_rules
 from monitor.store import Store
 from tests.conftest import RULES, SEEDS, FeedServer
@@ -36,16 +36,22 @@ class Clock:
 class FlakyChannel:
     """A channel that fails its first ``failures`` sends, then records what it sends."""
 
+    pace = 0.0
+
     def __init__(self, name: str, failures: int) -> None:
         self.name = name
         self.failures = failures
         self.sent: list[Alert] = []
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: Alert, thread: str | None = None) -> str | None:
         if self.failures > 0:
             self.failures -= 1
             raise ChannelError(self.name, "HTTP 503 from the test", ChannelFailure.SERVER)
         self.sent.append(alert)
+        return None
+
+    async def send_digest(self, digest: Digest) -> None:
+        raise AssertionError("no digest configured")
 
     async def close(self) -> None:
         pass
@@ -193,7 +199,7 @@ def test_an_alert_undeliverable_past_max_age_is_marked_failed_not_dropped(
     (late,) = cycle(settings, {"console": dead}, clock)
     assert late.delivery.failed > 0
     store = Store(settings.storage.url).open()
-    counts = {c.status: c.count for c in store.outbox_counts()}
+    counts = {c.status: c.count for c in store.outbox.counts()}
     store.close()
     assert counts.get("failed", 0) >= 1
 

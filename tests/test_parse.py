@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError
+from monitor.normalise import normalise_entry
 from monitor.parse import parse_feed
 from monitor.records import FeedEntry
 
@@ -380,3 +381,21 @@ def test_the_not_a_feed_reason_shows_how_the_body_begins() -> None:
     error = parse_error(b"<html><body><p>Checking your browser</p></body></html>", "text/html")
     assert "text/html" in error.reason
     assert "Checking your browser" in error.reason
+
+
+def test_markup_like_text_in_a_plain_text_title_survives_as_text() -> None:
+    body = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><item>"
+            b"<title>&lt;!channel&gt; Sanctions &lt;@U123&gt; &amp; more</title>"
+            b"<guid>g1</guid></item></channel></rss>")
+    (entry,) = parse_feed("src", "http://x/feed", body).entries
+    article = normalise_entry("src", entry, datetime(2026, 11, 26, tzinfo=UTC))
+    assert article.title == "<!channel> Sanctions <@U123> & more"
+
+
+def test_html_in_a_title_is_reduced_to_its_text() -> None:
+    body = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><item>"
+            b"<title>&lt;b&gt;Breaking:&lt;/b&gt; EU sanctions</title>"
+            b"<guid>g1</guid></item></channel></rss>")
+    (entry,) = parse_feed("src", "http://x/feed", body).entries
+    article = normalise_entry("src", entry, datetime(2026, 11, 26, tzinfo=UTC))
+    assert article.title == "Breaking: EU sanctions"

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.durations import Rate as Throttle
 from monitor.errors import RuleSetError
 from monitor.match.query import parse_query
 from monitor.rules.load import collect_rules, load_rules, rule_files
-from monitor.rules.model import Dedupe, Rule, Throttle
+from monitor.rules.model import Dedupe, Rule
 from monitor.rules.yamlsource import YMap, YScalar, YSeq, read_yaml
 from monitor.severity import Severity
 

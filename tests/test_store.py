@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from monitor.errors import StoreError
+from monitor.plan import PlannedAlert
 from monitor.records import Alert, Article, Hit, Span
 from monitor.severity import Severity
 from monitor.store import NewArticle, SourceState, Store
 from monitor.store.migrate import SCHEMA_VERSION
-from monitor.store.schema import meta
+from monitor.store.schema import meta, metadata, outbox
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -35,9 +38,11 @@ def alert(channel: str = "console", rule: str = "r1", story: str = "s1") -> Aler
     )
 
 
-def planned(identity: str, *alerts: tuple[Alert, str]) -> NewArticle:
+def planned(identity: str, *alerts: tuple[Alert, str], follow_ups: str = "none") -> NewArticle:
     hit = Hit("r1", (Span("title", 0, 5, "Biden"),))
-    return NewArticle(article(identity), story_id=identity, hits=(hit,), alerts=tuple(alerts))
+    filed = tuple(PlannedAlert(a, key, follow_ups, False, False)  # type: ignore[arg-type]
+                  for a, key in alerts)
+    return NewArticle(article(identity), story_id=identity, hits=(hit,), alerts=filed)
 
 
 @pytest.fixture
@@ -89,8 +94,23 @@ def test_one_alert_per_rule_story_and_channel(store: Store) -> None:
     outcome = store.save_batch(SourceState("wire", "u"), batch, NOW)
     assert outcome.articles_stored == 2
     assert outcome.alerts_created == 2
-    counts = {(c.channel, c.status): c.count for c in store.outbox_counts()}
+    counts = {(c.channel, c.status): c.count for c in store.outbox.counts()}
     assert counts == {("console", "pending"): 1, ("slack", "pending"): 1}
+
+
+def test_a_second_article_of_an_alerted_story_becomes_a_follow_up(store: Store) -> None:
+    batch = [planned("a1", (alert(), "story-1"), follow_ups="thread"),
+             planned("a2", (alert(), "story-1"), follow_ups="thread"),
+             planned("a3", (alert(), "story-1"), follow_ups="none")]
+    outcome = store.save_batch(SourceState("wire", "u"), batch, NOW)
+    assert outcome.alerts_created == 2
+    first, second = store.outbox.claim_due(NOW, 10, timedelta(minutes=5))
+    assert (first.alert.kind, second.alert.kind) == ("alert", "follow_up")
+    assert second.thread is None  # the parent is not sent yet
+    store.outbox.mark_sent(first.outbox_id, NOW, "ts-1")
+    store.outbox.mark_retry(second.outbox_id, "x", NOW)
+    (again,) = store.outbox.claim_due(NOW, 10, timedelta(minutes=5))
+    assert again.thread == "ts-1"
 
 
 def test_source_state_round_trips_with_aware_utc_times(store: Store) -> None:
@@ -114,11 +134,11 @@ def test_a_moved_source_forgets_the_old_validators(store: Store) -> None:
 def test_a_claimed_alert_is_not_claimed_again_until_its_lease_expires(store: Store) -> None:
     store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
     lease = timedelta(minutes=5)
-    claimed = store.claim_due(NOW, 10, lease)
+    claimed = store.outbox.claim_due(NOW, 10, lease)
     assert [d.attempts for d in claimed] == [1]
-    assert store.claim_due(NOW + timedelta(minutes=1), 10, lease) == []
+    assert store.outbox.claim_due(NOW + timedelta(minutes=1), 10, lease) == []
     # The claimant died mid-send: after the lease the row is due again (at-least-once).
-    again = store.claim_due(NOW + timedelta(minutes=6), 10, lease)
+    again = store.outbox.claim_due(NOW + timedelta(minutes=6), 10, lease)
     assert [d.outbox_id for d in again] == [claimed[0].outbox_id]
     assert again[0].attempts == 2
     assert again[0].alert == claimed[0].alert
@@ -126,44 +146,101 @@ def test_a_claimed_alert_is_not_claimed_again_until_its_lease_expires(store: Sto
 
 def test_a_sent_alert_is_never_claimed_again(store: Store) -> None:
     store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
-    (delivery,) = store.claim_due(NOW, 10, timedelta(minutes=5))
-    store.mark_sent(delivery.outbox_id, NOW)
-    assert store.claim_due(NOW + timedelta(days=1), 10, timedelta(minutes=5)) == []
-    assert [(c.status, c.count) for c in store.outbox_counts()] == [("sent", 1)]
+    (delivery,) = store.outbox.claim_due(NOW, 10, timedelta(minutes=5))
+    store.outbox.mark_sent(delivery.outbox_id, NOW)
+    assert store.outbox.claim_due(NOW + timedelta(days=1), 10, timedelta(minutes=5)) == []
+    assert [(c.status, c.count) for c in store.outbox.counts()] == [("sent", 1)]
 
 
 def test_a_retried_alert_waits_for_its_next_attempt(store: Store) -> None:
     store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
-    (delivery,) = store.claim_due(NOW, 10, timedelta(minutes=5))
-    store.mark_retry(delivery.outbox_id, "HTTP 500", NOW + timedelta(seconds=30))
-    assert store.claim_due(NOW + timedelta(seconds=10), 10, timedelta(minutes=5)) == []
-    assert len(store.claim_due(NOW + timedelta(seconds=31), 10, timedelta(minutes=5))) == 1
+    (delivery,) = store.outbox.claim_due(NOW, 10, timedelta(minutes=5))
+    store.outbox.mark_retry(delivery.outbox_id, "HTTP 500", NOW + timedelta(seconds=30))
+    assert store.outbox.claim_due(NOW + timedelta(seconds=10), 10, timedelta(minutes=5)) == []
+    assert len(store.outbox.claim_due(NOW + timedelta(seconds=31), 10, timedelta(minutes=5))) == 1
 
 
 def test_alerts_are_claimed_oldest_first(store: Store) -> None:
     batch = [planned(f"a{i}", (alert(story=f"s{i}"), f"s{i}")) for i in range(5)]
     store.save_batch(SourceState("wire", "u"), batch, NOW)
-    claimed = store.claim_due(NOW, 3, timedelta(minutes=5))
+    claimed = store.outbox.claim_due(NOW, 3, timedelta(minutes=5))
     assert [d.alert.story_id for d in claimed] == ["s0", "s1", "s2"]
 
 
 def test_two_claimants_never_get_the_same_alert(store: Store, store_url: str) -> None:
-    batch = [planned(f"a{i}", (alert(story=f"s{i}"), f"s{i}")) for i in range(40)]
+    batch = [planned(f"a{i}", (alert(channel=f"c{i % 8}", story=f"s{i}"), f"s{i}"))
+             for i in range(40)]
     store.save_batch(SourceState("wire", "u"), batch, NOW)
     other = Store(store_url).open()
     results: dict[str, list[int]] = {"a": [], "b": []}
 
     def drain(name: str, claimant: Store) -> None:
-        while claimed := claimant.claim_due(NOW, 3, timedelta(minutes=5)):
-            results[name].extend(d.outbox_id for d in claimed)
+        while any(c.status != "sent" for c in claimant.outbox.counts()):
+            for delivery in claimant.outbox.claim_due(NOW, 3, timedelta(minutes=5)):
+                results[name].append(delivery.outbox_id)
+                claimant.outbox.mark_sent(delivery.outbox_id, NOW)
 
     threads = [threading.Thread(target=drain, args=("a", store)),
                threading.Thread(target=drain, args=("b", other))]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=60)
     other.close()
     together = results["a"] + results["b"]
     assert sorted(together) == sorted(set(together))
     assert len(together) == 40
+
+
+def test_a_channel_is_served_by_one_claimant_at_a_time_in_order(store: Store) -> None:
+    batch = [planned(f"a{i}", (alert(story=f"s{i}"), f"s{i}")) for i in range(4)]
+    store.save_batch(SourceState("wire", "u"), batch, NOW)
+    first = store.outbox.claim_due(NOW, 2, timedelta(minutes=5))
+    assert [d.alert.story_id for d in first] == ["s0", "s1"]
+    # The head of the channel is in flight: nobody may send what comes after it.
+    assert store.outbox.claim_due(NOW, 10, timedelta(minutes=5)) == []
+    for delivery in first:
+        store.outbox.mark_sent(delivery.outbox_id, NOW)
+    assert [d.alert.story_id for d in store.outbox.claim_due(NOW, 10, timedelta(minutes=5))] == [
+        "s2", "s3"]
+
+
+def test_a_version_1_database_is_upgraded_and_keeps_its_alerts(store_url: str) -> None:
+    backend = "postgresql" if store_url.startswith("postgresql") else "sqlite"
+    ddl = (Path(__file__).parent / "fixtures" / f"schema_v1.{backend}.sql").read_text()
+    engine = sa.create_engine(Store(store_url).url)
+    with engine.begin() as conn:
+        for statement in ddl.split(";"):
+            if "CREATE" in statement or "INSERT" in statement:
+                conn.exec_driver_sql(statement)
+        conn.exec_driver_sql(
+            "INSERT INTO outbox (channel, rule_id, dedupe_key, payload, status, attempts,"
+            " next_attempt_at, created_at) VALUES ('console', 'r1', 's1', "
+            f"'{json.dumps(alert().to_json())}', 'pending', 0, '2026-11-26 12:00:00',"
+            " '2026-11-26 12:00:00')"
+        )
+    upgraded = Store(store_url).open()
+    (delivery,) = upgraded.outbox.claim_due(NOW, 10, timedelta(minutes=5))
+    assert delivery.alert == alert()
+    upgraded.close()
+    fresh_columns = {c.name for c in outbox.columns}
+    with engine.connect() as conn:
+        version = conn.execute(sa.select(meta.c.value)).scalar_one()
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("outbox")}
+        tables = set(sa.inspect(conn).get_table_names())
+    engine.dispose()
+    assert int(version) == SCHEMA_VERSION
+    assert columns == fresh_columns
+    assert tables == set(metadata.tables)
+
+
+def test_a_long_backlog_in_one_channel_does_not_starve_another(store: Store) -> None:
+    backlog = [planned(f"a{i}", (alert(channel="down", story=f"s{i}"), f"s{i}"))
+               for i in range(300)]
+    store.save_batch(SourceState("wire", "u"), backlog, NOW)
+    (head,) = store.outbox.claim_due(NOW, 1, timedelta(minutes=5))
+    store.outbox.mark_retry(head.outbox_id, "HTTP 503", NOW + timedelta(hours=1))
+    store.save_batch(SourceState("wire", "u"),
+                     [planned("late", (alert(channel="up", story="late"), "late"))], NOW)
+    claimed = store.outbox.claim_due(NOW, 5, timedelta(minutes=5))
+    assert [d.alert.channel for d in claimed] == ["up"]

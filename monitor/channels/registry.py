@@ -3,34 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
+from monitor.channels.apprise_channel import AppriseChannel
 from monitor.channels.base import Channel
 from monitor.channels.console import ConsoleChannel
-from monitor.config import ChannelSettings, ConsoleChannelSettings
+from monitor.channels.email import EmailChannel
+from monitor.channels.slack import SlackChannel
+from monitor.channels.webhook import WebhookChannel
+from monitor.config import ChannelSettings
 from monitor.errors import ConfigError
 
-
-def _console(name: str, settings: ChannelSettings) -> Channel:
-    assert isinstance(settings, ConsoleChannelSettings)
-    return ConsoleChannel(name, settings)
-
-
-FACTORIES: Mapping[str, Callable[[str, ChannelSettings], Channel]] = {
-    "console": _console,
+FACTORIES: Mapping[str, Callable[[str, Any], Channel]] = {
+    "console": ConsoleChannel,
+    "slack": SlackChannel,
+    "email": EmailChannel,
+    "webhook": WebhookChannel,
+    "apprise": AppriseChannel,
 }
 
 
+def build_channel(name: str, settings: ChannelSettings) -> Channel:
+    factory = FACTORIES.get(settings.type)
+    if factory is None:
+        raise ConfigError([f"channels.{name}.type: unknown channel type {settings.type!r}"
+                           f" (one of {', '.join(FACTORIES)})"])
+    return factory(name, settings)
+
+
 def build_channels(wanted: Mapping[str, ChannelSettings]) -> dict[str, Channel]:
-    """Build the channels that alerts are routed to; errors name the channel's key."""
+    """Build the channels that alerts are routed to; all problems in one ``ConfigError``."""
     channels: dict[str, Channel] = {}
     problems: list[str] = []
     for name, settings in wanted.items():
-        factory = FACTORIES.get(settings.type)
-        if factory is None:
-            problems.append(f"channels.{name}.type: channel type {settings.type!r} is not"
-                            f" available yet (available: {', '.join(FACTORIES)})")
-            continue
-        channels[name] = factory(name, settings)
+        try:
+            channels[name] = build_channel(name, settings)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
     return channels

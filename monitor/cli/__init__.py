@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.cli import rules_cmd, run_cmd, status_cmd
+from monitor.cli import channels_cmd, rules_cmd, run_cmd, status_cmd
 from monitor.errors import ConfigError, NewsmonError, RuleSetError
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
@@ -50,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--explain", action="store_true",
                       help="also say, for rules that did not match, which clause failed")
     test.set_defaults(handler=rules_cmd.test)
+
+    channels = commands.add_parser("channels", help="check channels")
+    channel_commands = channels.add_subparsers(dest="channels_command", required=True,
+                                               metavar="COMMAND")
+    channel_test = channel_commands.add_parser(
+        "test", help="send a test alert to one channel and report the result")
+    channel_test.add_argument("name", metavar="NAME", help="the channel's name")
+    _config_option(channel_test)
+    channel_test.set_defaults(handler=channels_cmd.test)
 
     status = commands.add_parser("status", help="sources, outbox and rules at a glance")
     _config_option(status)

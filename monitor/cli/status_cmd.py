@@ -16,7 +16,9 @@ def status(args: argparse.Namespace) -> int:
     store = Store(settings.storage.url).open()
     try:
         states = {s.name: s for s in store.source_states()}
-        counts = store.outbox_counts()
+        counts = store.outbox.counts()
+        channel_states = store.outbox.channel_states()
+        failed = store.outbox.failed_rows(5)
         articles = store.count_articles()
     finally:
         store.close()
@@ -34,11 +36,22 @@ def status(args: argparse.Namespace) -> int:
             line += (f", {state.consecutive_failures} failures in a row, next try "
                      f"{_ago(state.next_poll_at, now)}; last error: {state.last_error}")
         print(line)
-    print("\noutbox:")
-    if not counts:
-        print("  empty")
+    print("\nchannels:")
+    per_channel: dict[str, list[str]] = {}
     for count in counts:
-        print(f"  {count.channel}: {count.count} {count.status}")
+        per_channel.setdefault(count.channel, []).append(f"{count.count} {count.status}")
+    for name in sorted(set(settings.channels) | set(per_channel)):
+        channel_state = channel_states.get(name)
+        line = f"  {name}: " + (", ".join(per_channel.get(name, [])) or "no alerts yet")
+        if channel_state is not None and channel_state.failing_since is not None:
+            line += (f"; FAILING since {_ago(channel_state.failing_since, now)}:"
+                     f" {channel_state.error}"
+                     f" (fix the settings or run `newsmon channels test {name}`)")
+        print(line)
+    if failed:
+        print("\nlatest failed alerts:")
+        for channel, rule, error in failed:
+            print(f"  {channel} / {rule}: {error}")
     try:
         rules = load_rules(settings.rules.paths)
         print(f"\nrules: {len(rules.rules)} loaded from "

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from monitor.durations import parse_duration
+from monitor.durations import Rate, parse_duration, parse_rate
 from monitor.errors import QueryError, RuleError, RuleSetError
 from monitor.match.query import Node, Term, parse_query
 from monitor.match.text import FIELDS
-from monitor.rules.model import Dedupe, Example, Origin, Rule, RuleSet, Throttle
+from monitor.rules.model import Dedupe, Example, Origin, Rule, RuleSet
 from monitor.rules.yamlsource import (
     YamlDocument,
     YMap,
@@ -40,7 +40,6 @@ RULE_KEYS = (
 RULE_FIELDS = (*FIELDS, "text")
 # Short acronyms that, written in lowercase, are also ordinary words.
 AMBIGUOUS_ACRONYMS = frozenset({"us", "un", "it", "who", "am", "pm", "eu", "uk"})
-_THROTTLE = re.compile(r"\s*(\d+)\s*/\s*(\S+)\s*")
 
 T = TypeVar("T")
 
@@ -374,19 +373,14 @@ class _FileReader:
                 self.error(self.value(value, "window") or value, f"dedupe.window: {exc}")
         return Dedupe(scope, window)
 
-    def throttle(self, node: YMap) -> Throttle | None:
+    def throttle(self, node: YMap) -> Rate | None:
         text = self.string(node, "throttle")
         if text is None:
             return None
-        m = _THROTTLE.fullmatch(text)
-        where = self.value(node, "throttle") or node
-        if not m or int(m.group(1)) < 1:
-            self.error(where, f"throttle: {text!r} is not COUNT/PERIOD, e.g. 20/1h")
-            return None
         try:
-            return Throttle(int(m.group(1)), parse_duration(m.group(2)))
+            return parse_rate(text)
         except ValueError as exc:
-            self.error(where, f"throttle: {exc}")
+            self.error(self.value(node, "throttle") or node, f"throttle: {exc}")
             return None
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+from monitor.durations import Rate
 from monitor.match.query import Node
 from monitor.severity import Severity
 
@@ -44,12 +45,6 @@ class Dedupe:
 
 
 @dataclass(frozen=True, slots=True)
-class Throttle:
-    count: int
-    period: timedelta
-
-
-@dataclass(frozen=True, slots=True)
 class Rule:
     id: str
     title: str
@@ -67,7 +62,7 @@ class Rule:
     notify: tuple[str, ...] = ()
     notify_origin: Origin | None = None
     dedupe: Dedupe = field(default_factory=Dedupe)
-    throttle: Throttle | None = None
+    throttle: Rate | None = None
     examples_match: tuple[Example, ...] = ()
     examples_no_match: tuple[Example, ...] = ()
     enabled: bool = True

@@ -1,5 +1,7 @@
 """Stage *store*: the state database (articles, hits, outbox, sources)."""
 
-from monitor.store.store import BatchOutcome, NewArticle, OutboxCount, SourceState, Store
+from monitor.store.outbox import ChannelState, Outbox, OutboxCount
+from monitor.store.store import BatchOutcome, NewArticle, SourceState, Store
 
-__all__ = ["BatchOutcome", "NewArticle", "OutboxCount", "SourceState", "Store"]
+__all__ = ["BatchOutcome", "ChannelState", "NewArticle", "Outbox", "OutboxCount", "SourceState",
+           "Store"]

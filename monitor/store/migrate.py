@@ -10,15 +10,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, Table, inspect, select, text
 
 from monitor.errors import StoreError
-from monitor.store.schema import meta, metadata
+from monitor.store.schema import channel_state, meta, metadata, outbox
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _add_columns(conn: Connection, table: Table, names: list[str]) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for columns as ``schema.py`` defines them now."""
+    for name in names:
+        column = table.c[name]
+        ddl = f"ALTER TABLE {table.name} ADD COLUMN {name} {column.type.compile(conn.dialect)}"
+        if column.server_default is not None:
+            default = column.server_default.arg  # type: ignore[attr-defined]
+            value = default.compile(dialect=conn.dialect) if hasattr(default, "compile") else (
+                f"'{default}'")
+            ddl += f" DEFAULT {value}"
+        if not column.nullable:
+            ddl += " NOT NULL"
+        conn.execute(text(ddl))
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    """Follow-ups, digests and channel state."""
+    _add_columns(conn, outbox, ["kind", "parent_id", "remote_id", "in_digest", "digested_at"])
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE outbox ALTER COLUMN dedupe_key TYPE VARCHAR(200)"))
+    for index in outbox.indexes:
+        if index.name == "ix_outbox_channel_digest":
+            index.create(conn)
+    channel_state.create(conn)
+
 
 # STEPS[n] upgrades a database from version n to n + 1.
-STEPS: dict[int, Callable[[Connection], None]] = {}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
 
 
 def stored_version(conn: Connection) -> int | None:

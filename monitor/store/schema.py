@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -109,22 +111,43 @@ hits = Table(
     Index("ix_hits_rule_created", "rule_id", "created_at"),
 )
 
+# status: pending -> sending -> sent | failed; held = waits for the channel's digest.
 outbox = Table(
     "outbox",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("channel", String(200), nullable=False),
     Column("rule_id", String(200), nullable=False),
-    Column("dedupe_key", String(64), nullable=False),
+    Column("dedupe_key", String(200), nullable=False),
     Column("article_id", Id, ForeignKey("articles.id", ondelete="SET NULL")),
     Column("payload", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | sending | sent | failed
+    Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("claimed_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("last_error", Text),
+    # version 2
+    Column("kind", String(16), nullable=False, server_default="alert"),  # alert | follow_up
+    Column("parent_id", Id),  # the alert a follow-up follows
+    Column("remote_id", Text),  # the channel's id of the sent message (Slack ts, Message-ID)
+    Column("in_digest", Boolean, nullable=False, server_default=false()),
+    Column("digested_at", UTCDateTime),
     UniqueConstraint("rule_id", "dedupe_key", "channel", name="uq_outbox_rule_key_channel"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_channel_digest", "channel", "in_digest"),
+)
+
+# A channel that failed permanently (bad credentials, unknown channel) is not sent to
+# until its settings change (fingerprint) or `newsmon channels test` succeeds.
+channel_state = Table(
+    "channel_state",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("failing_since", UTCDateTime),
+    Column("error", Text),
+    Column("fingerprint", String(64)),
+    Column("last_sent_at", UTCDateTime),
+    Column("last_digest_at", UTCDateTime),
 )

@@ -5,9 +5,7 @@ event loop never blocks on the database. Every method is one transaction.
 ``save_batch`` writes a source's new articles, their hits and the alerts they
 create together, so an alert exists exactly when its article does.
 
-The outbox is a queue in a table: a row is claimed with a conditional UPDATE
-that succeeds for one claimant only, and marked sent only after the send
-succeeded, so a crash mid-send means a resend, never a loss.
+The outbox's queries live beside it in ``outbox.py`` (``store.outbox``).
 """
 
 from __future__ import annotations
@@ -17,28 +15,27 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import (
     Connection,
     Engine,
     Table,
-    and_,
     create_engine,
     event,
     func,
-    or_,
     select,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from monitor.errors import StoreError
-from monitor.records import Alert, Article, Delivery, Hit
+from monitor.plan import PlannedAlert
+from monitor.records import Article, Hit
 from monitor.store.migrate import migrate
-from monitor.store.schema import articles, hits, outbox, sources
+from monitor.store.outbox import Outbox, file_alerts
+from monitor.store.schema import articles, hits, sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +59,7 @@ class NewArticle:
     article: Article
     story_id: str
     hits: tuple[Hit, ...]
-    alerts: tuple[tuple[Alert, str], ...]  # (alert, dedupe key)
+    alerts: tuple[PlannedAlert, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,19 +68,13 @@ class BatchOutcome:
     alerts_created: int
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxCount:
-    channel: str
-    status: str
-    count: int
-
-
 class Store:
     """State database. ``Store(url)`` does no I/O; ``open()`` connects and migrates."""
 
     def __init__(self, url: str) -> None:
         self.url = driver_url(url)
         self._engine: Engine | None = None
+        self.outbox = Outbox(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -107,26 +98,31 @@ class Store:
         self._engine = engine
         return self
 
+    @property
+    def single_node(self) -> bool:
+        """SQLite is one node's state; PostgreSQL may be shared by several."""
+        return self.url.startswith("sqlite")
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
         if self._engine is None:
             raise StoreError("the store is not open")
         with self._engine.begin() as conn:
             yield conn
 
     def ping(self) -> None:
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             conn.execute(select(1))
 
     # --- sources -------------------------------------------------------------------------
 
     def source_state(self, name: str, url: str) -> SourceState:
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             row = conn.execute(select(sources).where(sources.c.name == name)).mappings().first()
         if row is None:
             return SourceState(name=name, url=url)
@@ -137,7 +133,7 @@ class Store:
         return state
 
     def source_states(self) -> list[SourceState]:
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(select(sources).order_by(sources.c.name)).mappings().all()
         return [SourceState(**dict(r)) for r in rows]
 
@@ -154,7 +150,7 @@ class Store:
             "next_poll_at": state.next_poll_at,
             "articles_seen": state.articles_seen,
         }
-        statement = self._insert(sources).values(**values)
+        statement = self.insert(sources).values(**values)
         conn.execute(
             statement.on_conflict_do_update(
                 index_elements=[sources.c.name],
@@ -163,14 +159,14 @@ class Store:
         )
 
     def record_failure(self, state: SourceState) -> None:
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             self._upsert_source(conn, state)
 
     # --- articles ------------------------------------------------------------------------
 
     def known_identities(self, identities: Sequence[str]) -> set[str]:
         known: set[str] = set()
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             for start in range(0, len(identities), 500):
                 chunk = list(identities[start : start + 500])
                 known.update(
@@ -185,7 +181,7 @@ class Store:
     ) -> BatchOutcome:
         """Store new articles with their hits and alerts, and the source's new state."""
         stored = created = 0
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             for item in batch:
                 article_id = self._insert_article(conn, item, now)
                 if article_id is None:  # stored meanwhile (another fetch): its alerts exist
@@ -193,7 +189,7 @@ class Store:
                 stored += 1
                 for hit in item.hits:
                     conn.execute(
-                        self._insert(hits)
+                        self.insert(hits)
                         .values(
                             article_id=article_id,
                             rule_id=hit.rule_id,
@@ -202,31 +198,14 @@ class Store:
                         )
                         .on_conflict_do_nothing()
                     )
-                for alert, dedupe_key in item.alerts:
-                    result = conn.execute(
-                        self._insert(outbox)
-                        .values(
-                            channel=alert.channel,
-                            rule_id=alert.rule_id,
-                            dedupe_key=dedupe_key,
-                            article_id=article_id,
-                            payload=json.dumps(alert.to_json()),
-                            status="pending",
-                            attempts=0,
-                            next_attempt_at=now,
-                            created_at=now,
-                        )
-                        .on_conflict_do_nothing()
-                        .returning(outbox.c.id)  # rowcount is -1 here on some drivers
-                    )
-                    created += len(result.all())
+                created += file_alerts(conn, self.insert, article_id, item.alerts, now)
             self._upsert_source(conn, state)
         return BatchOutcome(stored, created)
 
     def _insert_article(self, conn: Connection, item: NewArticle, now: datetime) -> int | None:
         a = item.article
         statement = (
-            self._insert(articles)
+            self.insert(articles)
             .values(
                 identity=a.identity,
                 source=a.source,
@@ -248,72 +227,10 @@ class Store:
         return int(row[0]) if row else None
 
     def count_articles(self) -> int:
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
 
-    # --- outbox --------------------------------------------------------------------------
-
-    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
-        """Claim up to ``limit`` due rows, oldest first; each claim wins for one claimant."""
-        due = or_(
-            and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-            and_(outbox.c.status == "sending", outbox.c.claimed_until < now),
-        )
-        claimed: list[Delivery] = []
-        with self._transaction() as conn:
-            candidates = conn.execute(
-                select(outbox.c.id, outbox.c.payload, outbox.c.attempts, outbox.c.created_at)
-                .where(due)
-                .order_by(outbox.c.id)
-                .limit(limit)
-            ).all()
-            for row in candidates:
-                won = conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == row.id, due)
-                    .values(status="sending", claimed_until=now + lease,
-                            attempts=outbox.c.attempts + 1)
-                ).rowcount
-                if won == 1:
-                    claimed.append(Delivery(int(row.id), Alert.from_json(json.loads(row.payload)),
-                                            int(row.attempts) + 1, row.created_at))
-        return claimed
-
-    def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == outbox_id)
-                .values(status="sent", sent_at=now, claimed_until=None, last_error=None)
-            )
-
-    def mark_retry(self, outbox_id: int, error: str, next_attempt: datetime) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == outbox_id)
-                .values(status="pending", next_attempt_at=next_attempt, claimed_until=None,
-                        last_error=error)
-            )
-
-    def mark_failed(self, outbox_id: int, error: str) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == outbox_id)
-                .values(status="failed", claimed_until=None, last_error=error)
-            )
-
-    def outbox_counts(self) -> list[OutboxCount]:
-        with self._transaction() as conn:
-            rows = conn.execute(
-                select(outbox.c.channel, outbox.c.status, func.count())
-                .group_by(outbox.c.channel, outbox.c.status)
-                .order_by(outbox.c.channel, outbox.c.status)
-            ).all()
-        return [OutboxCount(r[0], r[1], int(r[2])) for r in rows]
-
-    def _insert(self, table: Table) -> sqlite.Insert:
+    def insert(self, table: Table) -> sqlite.Insert:
         """An INSERT with ON CONFLICT support (same API on SQLite and PostgreSQL)."""
         assert self._engine is not None
         if self._engine.dialect.name == "postgresql":
