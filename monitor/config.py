@@ -73,6 +73,7 @@ class FetchSettings(_Section):
     max_items: int = Field(default=1000, gt=0)
     max_redirects: int = Field(default=5, ge=0)
     concurrency: int = Field(default=16, gt=0)
+    per_host: int = Field(default=4, gt=0)
 
 
 class DeliverySettings(_Section):
@@ -87,6 +88,7 @@ class SourceSettings(_Section):
     interval: Duration | None = None
     enabled: bool = True
     max_age: OptionalDuration | Literal["default"] = "default"
+    allow_private: bool = False
 
     @field_validator("url")
     @classmethod
@@ -376,11 +378,18 @@ def resolve_paths(settings: Settings, base: Path) -> Settings:
     sources = [
         s.model_copy(update={"url": resolve_source_url(s.url, base)}) for s in settings.sources
     ]
+    channels: dict[str, ChannelSettings] = {
+        name: (c.model_copy(update={"ca_file": base / c.ca_file})
+               if isinstance(c, EmailChannelSettings) and c.ca_file and not c.ca_file.is_absolute()
+               else c)
+        for name, c in settings.channels.items()
+    }
     return settings.model_copy(
         update={
             "storage": settings.storage.model_copy(update={"url": storage_url}),
             "rules": settings.rules.model_copy(update={"paths": rule_paths}),
             "sources": sources,
+            "channels": channels,
         }
     )
 

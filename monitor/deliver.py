@@ -150,6 +150,9 @@ class Deliverer:
             if exc.permanent:
                 return await self._stop_channel(delivery, exc)
             return await self._fail_or_retry(delivery, str(exc), exc.retry_after)
+        except Exception as exc:  # a channel bug must cost a retry, never the round
+            log.exception("channel %s raised unexpectedly", channel.name)
+            return await self._fail_or_retry(delivery, f"internal error: {exc!r}", None)
         finally:
             self._last_send[channel.name] = asyncio.get_running_loop().time()
         await self._db(self._outbox.mark_sent, delivery.outbox_id, self._clock(), remote_id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -40,7 +41,11 @@ class Validators:
 
 
 def build_client(settings: FetchSettings) -> httpx.AsyncClient:
-    """The one HTTP client of a process; the caller closes it."""
+    """The one HTTP client of a process; the caller closes it.
+
+    Redirects are followed by ``Fetcher`` itself, one hop at a time, so each hop's
+    target can be checked (scheme, private addresses, loops).
+    """
     timeout = httpx.Timeout(
         connect=settings.connect_timeout.total_seconds(),
         read=settings.read_timeout.total_seconds(),
@@ -49,8 +54,8 @@ def build_client(settings: FetchSettings) -> httpx.AsyncClient:
     )
     return httpx.AsyncClient(
         timeout=timeout,
-        follow_redirects=True,
-        max_redirects=settings.max_redirects,
+        follow_redirects=False,
+        http2=True,
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
         limits=httpx.Limits(max_connections=settings.concurrency * 2),
     )
@@ -60,13 +65,16 @@ class Fetcher:
     def __init__(self, client: httpx.AsyncClient, settings: FetchSettings) -> None:
         self._client = client
         self._settings = settings
+        self._hosts: dict[str, asyncio.Semaphore] = {}
 
-    async def fetch(self, source: str, url: str, validators: Validators) -> FetchResult:
+    async def fetch(
+        self, source: str, url: str, validators: Validators, *, allow_private: bool = False
+    ) -> FetchResult:
         if is_local(url):
             return await asyncio.to_thread(self._read_file, source, url)
         try:
             async with asyncio.timeout(self._settings.total_timeout.total_seconds()):
-                return await self._fetch_http(source, url, validators)
+                return await self._follow(source, url, validators, allow_private)
         except TimeoutError:
             raise FetchError(
                 source,
@@ -75,7 +83,39 @@ class Fetcher:
                 FetchFailure.TIMEOUT,
             ) from None
 
-    async def _fetch_http(self, source: str, url: str, validators: Validators) -> FetchResult:
+    async def _follow(
+        self, source: str, url: str, validators: Validators, allow_private: bool
+    ) -> FetchResult:
+        """GET ``url``, following at most ``max_redirects`` redirects, each one checked."""
+        seen = {url}
+        current = url
+        # A source configured with a private address is the user's choice; a public
+        # source redirecting into the local network is not.
+        private_ok = allow_private or await _is_private(url)
+        for _ in range(self._settings.max_redirects + 1):
+            host = urlsplit(current).hostname or ""
+            limit = self._hosts.setdefault(host, asyncio.Semaphore(self._settings.per_host))
+            async with limit:
+                result = await self._get(source, current, validators)
+            if isinstance(result, FetchResult):
+                return result
+            target = result
+            if target in seen:
+                raise FetchError(source, url, f"redirect loop at {target}", FetchFailure.REFUSED)
+            if urlsplit(target).scheme not in ("http", "https"):
+                raise FetchError(source, url, f"refused a redirect to {target}: only http(s)",
+                                 FetchFailure.REFUSED)
+            if not private_ok and await _is_private(target):
+                raise FetchError(source, url, f"refused a redirect into a private network"
+                                 f" ({target}); set allow_private = true to permit it",
+                                 FetchFailure.REFUSED)
+            seen.add(target)
+            current = target
+        raise FetchError(source, url, f"more than {self._settings.max_redirects} redirects",
+                         FetchFailure.REFUSED)
+
+    async def _get(self, source: str, url: str, validators: Validators) -> FetchResult | str:
+        """One request: a result, or the absolute URL a redirect points to."""
         headers = {"Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
                    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"}
         if validators.etag:
@@ -84,6 +124,8 @@ class Fetcher:
             headers["If-Modified-Since"] = validators.last_modified
         try:
             async with self._client.stream("GET", url, headers=headers) as response:
+                if response.is_redirect and "Location" in response.headers:
+                    return str(response.url.join(response.headers["Location"]))
                 if response.status_code == 304:
                     return FetchResult(
                         url=url,
@@ -105,13 +147,6 @@ class Fetcher:
                     last_modified=response.headers.get("Last-Modified"),
                     headers=tuple(response.headers.items()),
                 )
-        except httpx.TooManyRedirects:
-            raise FetchError(
-                source,
-                url,
-                f"more than {self._settings.max_redirects} redirects",
-                FetchFailure.REFUSED,
-            ) from None
         except httpx.TimeoutException as exc:
             raise FetchError(source, url, f"timed out ({type(exc).__name__})",
                              FetchFailure.TIMEOUT) from None
@@ -208,6 +243,25 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+async def _is_private(url: str) -> bool:
+    """Whether the URL's host is (or resolves to) a loopback, private or link-local address."""
+    host = urlsplit(url).hostname
+    if not host:
+        return False
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError:
+            return False  # unresolvable: the request itself will fail and say so
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    return any(
+        a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_multicast
+        for a in addresses
+    )
 
 
 def is_local(url: str) -> bool:

@@ -73,7 +73,8 @@ async def poll_source(
         return PollReport(source.name, skipped_backoff=True)
     try:
         fetched = await ctx.fetcher.fetch(
-            source.name, source.url, Validators(state.etag, state.last_modified)
+            source.name, source.url, Validators(state.etag, state.last_modified),
+            allow_private=source.allow_private,
         )
         if fetched.not_modified:
             await ctx.db(ctx.store.save_batch, _succeeded(state, now, fetched.etag,

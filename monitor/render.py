@@ -15,7 +15,8 @@ from datetime import datetime
 
 from monitor.records import Alert, Digest
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, line/paragraph separators and lone surrogates (unencodable).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def clean(text: str) -> str:

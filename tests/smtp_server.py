@@ -2,17 +2,14 @@
 
 ``mail_server`` is a fixture factory: ``mail_server(**aiosmtpd_options)`` starts a
 server and returns a ``MailServer`` with its port and ``recorder``; all stop at
-teardown, after their connections closed (stopping aiosmtpd while it still closes
-a connection leaves the transport unclosed: a ResourceWarning, an error here).
+teardown.
 The ``Recorder`` refuses chosen recipients, MAIL FROM or DATA on request, and
 ``fail_data = N`` answers the next N messages with 451 (try again later).
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -94,34 +91,6 @@ class Recorder:
         return "250 Message accepted"
 
 
-class TrackingController(Controller):
-    """A Controller that knows its open connections, so it can stop after they closed."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.open: set[SMTP] = set()
-
-    def factory(self) -> SMTP:
-        live = self.open
-
-        class Tracked(SMTP):
-            def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                live.add(self)
-                super().connection_made(transport)
-
-            def connection_lost(self, error: Exception | None) -> None:
-                super().connection_lost(error)
-                live.discard(self)
-
-        return Tracked(self.handler, **self.SMTP_kwargs)
-
-    def stop_when_idle(self, wait: float = 2.0) -> None:
-        deadline = time.monotonic() + wait
-        while self.open and time.monotonic() < deadline:
-            time.sleep(0.005)
-        self.stop()
-
-
 @dataclass
 class MailServer:
     port: int
@@ -138,12 +107,12 @@ MailServerFactory = Callable[..., MailServer]
 @pytest.fixture
 def mail_server() -> Iterator[MailServerFactory]:
     """Start aiosmtpd servers on 127.0.0.1 (options go to aiosmtpd); all stop at teardown."""
-    controllers: list[TrackingController] = []
+    controllers: list[Controller] = []
 
     def start(**options: Any) -> MailServer:
         recorder = Recorder()
         port = free_port()
-        controller = TrackingController(recorder, hostname="127.0.0.1", port=port,
+        controller = Controller(recorder, hostname="127.0.0.1", port=port,
                                         server_hostname="mx.test", **options)
         controller.start()
         controllers.append(controller)
@@ -153,4 +122,4 @@ def mail_server() -> Iterator[MailServerFactory]:
         yield start
     finally:
         for controller in controllers:
-            controller.stop_when_idle()
+            controller.stop()

@@ -16,16 +16,14 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -37,6 +35,8 @@ from monitor.config import EmailChannelSettings
 from monitor.errors import ChannelError, ChannelFailure
 from monitor.records import Alert, Digest
 from monitor.severity import Severity
+from tests.smtp_server import MailServer, MailServerFactory, free_port
+from tests.smtp_server import mail_server as mail_server
 
 T = TypeVar("T")
 
@@ -81,13 +81,6 @@ def make_settings(port: int, **changes: Any) -> EmailChannelSettings:
     return EmailChannelSettings.model_validate(data)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def send(channel: EmailChannel, alert: Alert, thread: str | None = None) -> str | None:
     return run(channel.send(alert, thread))
 
@@ -101,80 +94,11 @@ def send_error(channel: EmailChannel, alert: Alert | None = None) -> ChannelErro
 # -- an aiosmtpd server that records what it receives ----------------------------------
 
 
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    data: bytes
-    secure: bool
-    authenticated: bool
-
-    @property
-    def message(self) -> EmailMessage:
-        parsed = message_from_bytes(self.data, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
-
-    def part(self, subtype: str) -> str:
-        body = self.message.get_body(preferencelist=(subtype,))
-        assert body is not None
-        assert body.get_content_type() == f"text/{subtype}"
-        content: str = body.get_content()
-        return content.replace("\r\n", "\n")
-
-
-@dataclass
-class Recorder:
-    """aiosmtpd handler: keeps every message; refuses chosen senders, recipients, data."""
-
-    received: list[Received] = field(default_factory=list)
-    refuse_rcpt: dict[str, str] = field(default_factory=dict)
-    mail_reply: str | None = None
-    data_reply: str | None = None
-
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, mail_options: list[str]) -> str:
-        if self.mail_reply:
-            return self.mail_reply
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
-
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
-        if address in self.refuse_rcpt:
-            return self.refuse_rcpt[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.data_reply:
-            return self.data_reply
-        content = envelope.original_content
-        assert isinstance(content, bytes)
-        assert envelope.mail_from is not None
-        assert server.transport is not None
-        secure = server.transport.get_extra_info("ssl_object") is not None
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), content,
-                                      secure, bool(session.authenticated)))
-        return "250 Message accepted"
-
-
 def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
                   auth_data: object) -> AuthResult:
     ok = (isinstance(auth_data, LoginPassword) and auth_data.login == b"newsmon"
           and auth_data.password == PASSWORD.encode())
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
-
-
-@dataclass
-class MailServer:
-    port: int
-    recorder: Recorder
-
-    @property
-    def received(self) -> list[Received]:
-        return self.recorder.received
 
 
 @dataclass(frozen=True)
@@ -196,30 +120,6 @@ def certs(trusted_ca: trustme.CA, tmp_path: Path) -> Certificates:
     ca_file = tmp_path / "ca.pem"
     trusted_ca.cert_pem.write_to_path(str(ca_file))
     return Certificates(ca_file, context)
-
-
-MailServerFactory = Callable[..., MailServer]
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServerFactory]:
-    """Start aiosmtpd servers on 127.0.0.1 (options go to aiosmtpd); all stop at teardown."""
-    controllers: list[Controller] = []
-
-    def start(**options: Any) -> MailServer:
-        recorder = Recorder()
-        port = free_port()
-        controller = Controller(recorder, hostname="127.0.0.1", port=port,
-                                server_hostname="mx.test", **options)
-        controller.start()
-        controllers.append(controller)
-        return MailServer(port, recorder)
-
-    try:
-        yield start
-    finally:
-        for controller in controllers:
-            controller.stop()
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from monitor.config import FetchSettings
 from monitor.errors import FetchError, FetchFailure
-from monitor.fetch import Fetcher, Validators, build_client, parse_retry_after
+from monitor.fetch import Fetcher, Validators, _is_private, build_client, parse_retry_after
 from monitor.records import FetchResult
 from tests.conftest import FeedServer
 
@@ -113,8 +114,73 @@ def test_a_trickling_server_hits_the_total_deadline(feed_server: FeedServer) -> 
 def test_a_redirect_loop_is_refused(feed_server: FeedServer) -> None:
     feed_server.serve("/a", b"", status=302, headers={"Location": "/b"})
     feed_server.serve("/b", b"", status=302, headers={"Location": "/a"})
-    with pytest.raises(FetchError, match="redirects"):
+    with pytest.raises(FetchError, match="redirect loop"):
         fetch(feed_server.url("/a"))
+
+
+def test_redirects_are_followed_up_to_the_limit(feed_server: FeedServer) -> None:
+    feed_server.serve("/old", b"", status=301, headers={"Location": "/new"})
+    feed_server.serve("/new", RSS)
+    assert fetch(feed_server.url("/old")).body == RSS
+    for hop in range(7):
+        feed_server.serve(f"/hop{hop}", b"", status=302, headers={"Location": f"/hop{hop + 1}"})
+    with pytest.raises(FetchError, match="more than 5 redirects"):
+        fetch(feed_server.url("/hop0"))
+
+
+def test_a_redirect_to_another_scheme_is_refused(feed_server: FeedServer) -> None:
+    feed_server.serve("/ftp", b"", status=302, headers={"Location": "ftp://example.org/feed"})
+    with pytest.raises(FetchError, match="only http"):
+        fetch(feed_server.url("/ftp"))
+
+
+def test_a_public_feed_may_not_redirect_into_a_private_network(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "localhost" plays a public host here; 127.0.0.1 is the private network.
+    async def private(url: str) -> bool:
+        return urlsplit(url).hostname == "127.0.0.1"
+
+    monkeypatch.setattr("monitor.fetch._is_private", private)
+    port = feed_server.base.rsplit(":", 1)[1]
+    feed_server.serve("/jump", b"", status=302,
+                      headers={"Location": f"http://127.0.0.1:{port}/admin"})
+    feed_server.serve("/admin", RSS)
+    with pytest.raises(FetchError, match="private network"):
+        fetch(f"http://localhost:{port}/jump")
+    assert feed_server.requests_to("/admin") == []
+
+
+def test_allow_private_permits_a_redirect_into_a_private_network(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def private(url: str) -> bool:
+        return urlsplit(url).hostname == "127.0.0.1"
+
+    monkeypatch.setattr("monitor.fetch._is_private", private)
+    port = feed_server.base.rsplit(":", 1)[1]
+    feed_server.serve("/jump", b"", status=302,
+                      headers={"Location": f"http://127.0.0.1:{port}/intranet"})
+    feed_server.serve("/intranet", RSS)
+
+    async def go() -> bytes:
+        settings = FetchSettings()
+        async with build_client(settings) as client:
+            result = await Fetcher(client, settings).fetch(
+                "src", f"http://localhost:{port}/jump", Validators(), allow_private=True)
+            return result.body
+
+    assert asyncio.run(go()) == RSS
+
+
+@pytest.mark.parametrize(
+    ("url", "private"),
+    [("http://127.0.0.1/x", True), ("http://10.1.2.3/x", True), ("http://192.168.0.9/", True),
+     ("http://172.16.0.1/", True), ("http://169.254.169.254/latest", True),
+     ("http://[::1]/", True), ("http://8.8.8.8/", False), ("http://93.184.215.14/", False)],
+)
+def test_private_addresses_are_recognised(url: str, private: bool) -> None:
+    assert asyncio.run(_is_private(url)) is private
 
 
 def test_an_unreachable_server_is_a_connect_error() -> None:
