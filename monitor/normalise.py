@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -50,10 +50,21 @@ def normalise_entry(source: str, entry: FeedEntry, fetched: datetime) -> Article
         summary=summary,
         content=content,
         author=one_line(html_to_text(entry.author)),
-        published=entry.published,
+        published=plausible_time(entry.published, fetched),
         fetched=fetched,
         language=(entry.language or "").split("-")[0].lower() or None,
     )
+
+
+FUTURE_TOLERANCE = timedelta(hours=1)
+
+
+def plausible_time(published: datetime | None, fetched: datetime) -> datetime | None:
+    """A publication time in the future (a wrong time zone, a scheduled post) is not
+    believed: the article counts as published when it was fetched."""
+    if published is not None and published > fetched + FUTURE_TOLERANCE:
+        return fetched
+    return published
 
 
 def article_identity(

@@ -52,6 +52,7 @@ def parse_feed(
         return _parse_json_feed(source, url, stripped, max_items)
     if any(pattern in body for pattern in _ENTITY_DECLARATIONS):
         raise ParseError(source, url, "refused: the document declares XML entities")
+    body = _repair_declared_encoding(body)
     headers = {"content-type": content_type} if content_type else {}
     result = feedparser.parse(io.BytesIO(body), response_headers=headers)
     entries = list(result.get("entries") or [])
@@ -65,6 +66,27 @@ def parse_feed(
         entries=tuple(mapped),
         skipped=max(0, len(entries) - max_items),
     )
+
+
+_DECLARATION = re.compile(rb"^(\s*<\?xml[^>]*?encoding=[\"'])([A-Za-z0-9._-]+)([\"'])")
+_SINGLE_BYTE = {b"iso-8859-1", b"latin-1", b"latin1", b"windows-1252", b"cp1252", b"us-ascii",
+                b"ascii"}
+
+
+def _repair_declared_encoding(body: bytes) -> bytes:
+    """A feed that says Latin-1 but is valid UTF-8 (with non-ASCII) is UTF-8.
+
+    Publishers copy XML declarations around; valid multi-byte UTF-8 sequences almost
+    never occur in real Latin-1 text, so believing the bytes avoids "Zélensky".
+    """
+    match = _DECLARATION.match(body)
+    if not match or match.group(2).lower() not in _SINGLE_BYTE or body.isascii():
+        return body
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
+    return match.group(1) + b"utf-8" + match.group(3) + body[match.end() :]
 
 
 def _from_feedparser(entry: Mapping[str, Any], feed_language: str | None) -> FeedEntry:

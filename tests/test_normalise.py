@@ -6,7 +6,8 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -258,3 +259,12 @@ def test_identity_is_stable_across_calls_and_processes() -> None:
         env={**os.environ, "PYTHONHASHSEED": "random"},
     )
     assert fresh.stdout.strip() == here
+
+
+def test_a_publication_time_in_the_future_is_replaced_by_the_fetch_time() -> None:
+    fetched = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    entry = FeedEntry(guid="g", link=None, title="t", summary="", content="", author="",
+                      published=fetched + timedelta(days=400), language=None)
+    assert normalise_entry("src", entry, fetched).published == fetched
+    soon = replace(entry, published=fetched + timedelta(minutes=30))
+    assert normalise_entry("src", soon, fetched).published == fetched + timedelta(minutes=30)

@@ -399,3 +399,35 @@ def test_html_in_a_title_is_reduced_to_its_text() -> None:
     (entry,) = parse_feed("src", "http://x/feed", body).entries
     article = normalise_entry("src", entry, datetime(2026, 11, 26, tzinfo=UTC))
     assert article.title == "Breaking: EU sanctions"
+
+
+def _rss_with_title(title: str, declaration: str = '<?xml version="1.0"?>') -> str:
+    return (f'{declaration}<rss version="2.0"><channel><title>t</title><item>'
+            f"<title>{title}</title><guid>1</guid></item></channel></rss>")
+
+
+@pytest.mark.parametrize(
+    ("body", "title"),
+    [
+        (_rss_with_title("Санкции против России",
+                         '<?xml version="1.0" encoding="windows-1251"?>').encode("cp1251"),
+         "Санкции против России"),
+        (_rss_with_title("Café – “quotes”").encode("cp1252"), "Café – “quotes”"),
+        (b"\xef\xbb\xbf" + _rss_with_title("Zélensky").encode(), "Zélensky"),
+        (_rss_with_title("Zélensky’s", '<?xml version="1.0" encoding="iso-8859-1"?>').encode(),
+         "Zélensky’s"),
+        (_rss_with_title("Straße", '<?xml version="1.0" encoding="utf-16"?>').encode("utf-16"),
+         "Straße"),
+    ],
+    ids=["windows-1251", "windows-1252-undeclared", "utf-8-bom", "utf-8-declared-latin-1",
+         "utf-16"],
+)
+def test_encodings_yield_readable_text(body: bytes, title: str) -> None:
+    (entry,) = parse_feed("src", "http://x/feed", body).entries
+    assert entry.title == title
+
+
+def test_invalid_bytes_do_not_cost_the_rest_of_the_text() -> None:
+    body = _rss_with_title("EU sanctions \udcff").encode("utf-8", "surrogateescape")
+    (entry,) = parse_feed("src", "http://x/feed", body).entries
+    assert entry.title.startswith("EU sanctions ")
