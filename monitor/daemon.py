@@ -48,6 +48,7 @@ def utc_now() -> datetime:
 class CycleReport:
     polls: tuple[PollReport, ...]
     delivery: DeliveryReport
+    digested: int = 0  # alerts sent inside digests
 
     @property
     def failed_sources(self) -> list[PollReport]:
@@ -142,7 +143,8 @@ class Daemon:
             *(self.poll(s, ignore_backoff=True) for s in self.enabled_sources)
         )
         delivery = await self._deliverer.deliver_due()
-        return CycleReport(tuple(polls), delivery)
+        digested = await self.send_due_digests()
+        return CycleReport(tuple(polls), delivery, digested)
 
     # --- the long-running service --------------------------------------------------------
 
@@ -210,11 +212,14 @@ class Daemon:
         except Exception:
             log.exception("digest for channel %s failed unexpectedly", name)
 
-    async def send_digests(self) -> int:
-        """Send every channel's digest now (``run --once`` and tests)."""
+    async def send_due_digests(self) -> int:
+        """Send each digest whose scheduled time has passed since its last one (``--once``)."""
         sent = 0
         for name, channel in self.settings.channels.items():
-            if channel.digest is not None and name in self.channels:
+            if channel.digest is None or name not in self.channels:
+                continue
+            trigger = CronTrigger.from_crontab(channel.digest, timezone=UTC)
+            if await self._deliverer.digest_due(name, trigger):
                 sent += await self._deliverer.send_digest(name)
         return sent
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.triggers.base import BaseTrigger
+
 from monitor.channels.base import Channel
 from monitor.config import ChannelSettings, DeliverySettings, channel_fingerprint
 from monitor.durations import Rate
@@ -218,6 +220,17 @@ class Deliverer:
                     delivery.outbox_id, delivery.alert.channel, delivery.attempts,
                     delay.total_seconds(), reason)
         return "retry"
+
+    async def digest_due(self, name: str, schedule: BaseTrigger) -> bool:
+        """Whether ``schedule`` fired since the channel's last digest (or its oldest item)."""
+        states = await self._db(self._outbox.channel_states)
+        last = states[name].last_digest_at if name in states else None
+        if last is None:
+            last = await self._db(self._outbox.oldest_digest_item, name)
+            if last is None:
+                return False
+        next_time = schedule.get_next_fire_time(None, last)
+        return next_time is not None and next_time <= self._clock()
 
     async def send_digest(self, name: str) -> int:
         """Send ``name``'s digest now; return how many alerts it held (0: nothing sent)."""

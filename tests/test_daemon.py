@@ -238,3 +238,25 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key in [k for k in __import__("os").environ if k.startswith("NEWSMON_")]:
         monkeypatch.delenv(key)
     return
+
+
+def test_a_digest_only_channel_gets_one_digest_when_its_schedule_comes(
+    tmp_path: Path, seed_feeds: list[dict[str, Any]]
+) -> None:
+    settings = settings_for(tmp_path, seed_feeds[:1], channels={
+        "console": {"type": "console", "digest": "0 8 * * *", "immediate": False}})
+    channel, out = console()
+    clock = Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    (first,) = cycle(settings, {"console": channel}, clock)
+    assert first.polls[0].alerts > 0
+    assert (first.delivery.sent, first.digested, out.getvalue()) == (0, 0, "")
+    clock.now = datetime(2026, 11, 27, 7, 59, tzinfo=UTC)
+    assert cycle(settings, {"console": channel}, clock)[0].digested == 0
+    clock.now = datetime(2026, 11, 27, 8, 1, tzinfo=UTC)
+    (due,) = cycle(settings, {"console": channel}, clock)
+    assert due.digested == first.polls[0].alerts
+    text = out.getvalue()
+    assert text.startswith(f"newsmon digest: {due.digested} alerts")
+    assert SEED_HEADLINE in text
+    clock.now = datetime(2026, 11, 28, 8, 1, tzinfo=UTC)
+    assert cycle(settings, {"console": channel}, clock)[0].digested == 0  # nothing new

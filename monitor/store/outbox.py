@@ -231,6 +231,15 @@ class Outbox:
             ).all()
         return [(int(r.id), Alert.from_json(json.loads(r.payload))) for r in rows]
 
+    def oldest_digest_item(self, channel: str) -> datetime | None:
+        with self._store.transaction() as conn:
+            oldest: datetime | None = conn.execute(
+                select(func.min(outbox.c.created_at))
+                .where(outbox.c.channel == channel, outbox.c.in_digest.is_(True),
+                       outbox.c.digested_at.is_(None), outbox.c.status != "failed")
+            ).scalar_one()
+        return oldest
+
     def mark_digested(self, channel: str, outbox_ids: Collection[int], now: datetime) -> None:
         with self._store.transaction() as conn:
             ids = list(outbox_ids)
