@@ -41,10 +41,13 @@ def normalise_entry(source: str, entry: FeedEntry, fetched: datetime) -> Article
     title = one_line(html_to_text(entry.title))
     summary = html_to_text(entry.summary)
     content = html_to_text(entry.content)
+    # A guid that is just the link says nothing more than the link (and one parser
+    # fills it in from the link where the other leaves it empty).
+    guid = entry.guid if entry.guid and entry.guid != entry.link else None
     return Article(
         source=source,
-        identity=article_identity(source, entry.guid, url, title, summary or content),
-        guid=entry.guid,
+        identity=article_identity(source, guid, url, title, summary or content),
+        guid=guid,
         url=url,
         title=title,
         summary=summary,

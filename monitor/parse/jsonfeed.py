@@ -1,0 +1,50 @@
+"""JSON Feed 1.0/1.1 -> ``ParsedFeed``. Pure; ``ParseError`` says why a body is not one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from monitor.errors import ParseError
+from monitor.parse.fields import as_html, iso_datetime, text
+from monitor.records import FeedEntry, ParsedFeed
+
+
+def parse_json_feed(source: str, url: str, body: bytes, max_items: int) -> ParsedFeed:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(source, url, f"not a feed: invalid JSON ({exc})") from None
+    if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
+        "https://jsonfeed.org/version/"
+    ):
+        raise ParseError(source, url, "not a feed: JSON without a JSON Feed version")
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise ParseError(source, url, "not a feed: JSON Feed without an items list")
+    language = text(document.get("language")) or None
+    entries = [_entry(item, language) for item in items[:max_items] if isinstance(item, dict)]
+    return ParsedFeed(
+        title=text(document.get("title")),
+        entries=tuple(entries),
+        skipped=max(0, len(items) - max_items),
+    )
+
+
+def _entry(item: Mapping[str, Any], feed_language: str | None) -> FeedEntry:
+    authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict)
+                                      else [])
+    author = ", ".join(text(a.get("name")) for a in authors if isinstance(a, dict))
+    content = text(item.get("content_html")) or as_html(text(item.get("content_text")),
+                                                        "text/plain")
+    return FeedEntry(
+        guid=text(item.get("id")) or None,
+        link=text(item.get("url")) or text(item.get("external_url")) or None,
+        title=as_html(text(item.get("title")), "text/plain"),
+        summary=as_html(text(item.get("summary")), "text/plain"),
+        content=content,
+        author=as_html(author, "text/plain"),
+        published=iso_datetime(item.get("date_published") or item.get("date_modified")),
+        language=text(item.get("language")) or feed_language,
+    )
