@@ -38,7 +38,8 @@ RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <guid isPermaLink="false">g-1</guid><pubDate>Mon, 18 Nov 2024 10:15:00 +0000</pubDate>
 <description><![CDATA[<p>Ministers <b>agreed</b> &amp; signed.</p>]]></description>
 <content:encoded><![CDATA[<p>Full text.</p><script>x()</script>]]></content:encoded></item>
-<item><title>No guid, no date</title><link>http://w/b</link><description>plain &amp; simple</description></item>
+<item><title>No guid, no date</title><link>http://w/b</link>
+<description>plain &amp; simple</description></item>
 </channel></rss>"""
 
 ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
