@@ -50,6 +50,9 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.scripts: dict[str, list[Route]] = {}
         self.requests: list[Request] = []
+        self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0  # most GETs in progress at once
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,6 +77,16 @@ class FeedServer:
                 self.wfile.write(route.body)
 
             def do_GET(self) -> None:
+                with server.lock:
+                    server.active += 1
+                    server.max_active = max(server.max_active, server.active)
+                try:
+                    self._get()
+                finally:
+                    with server.lock:
+                        server.active -= 1
+
+            def _get(self) -> None:
                 server.requests.append(Request(self.path, dict(self.headers.items())))
                 route = server.routes.get(self.path)
                 if route is None:

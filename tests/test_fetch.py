@@ -203,3 +203,16 @@ def test_a_missing_local_file_is_reported_as_not_found(tmp_path: Path) -> None:
     with pytest.raises(FetchError) as caught:
         fetch(str(tmp_path / "nope.xml"))
     assert caught.value.kind is FetchFailure.NOT_FOUND
+
+
+def test_requests_to_one_host_are_limited(feed_server: FeedServer) -> None:
+    urls = [feed_server.serve(f"/slow{i}", RSS[:8], chunk_delay=0.05) for i in range(6)]
+
+    async def go() -> None:
+        settings = FetchSettings(per_host=2)
+        async with build_client(settings) as client:
+            fetcher = Fetcher(client, settings)
+            await asyncio.gather(*(fetcher.fetch("src", u, Validators()) for u in urls))
+
+    asyncio.run(go())
+    assert feed_server.max_active == 2
