@@ -1,4 +1,4 @@
-"""The command line (a contract: see docs/cli.md). Parses arguments, calls a command,
+"""The command line (a contract: see docs/operations.md and docs/rules.md). Parses arguments, calls a command,
 turns newsmon's errors into one clear line each and the documented exit codes:
 
     0  the work ran (with --once, even if some sources or channels failed)
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.cli import channels_cmd, rules_cmd, run_cmd, status_cmd
+from monitor.cli import backtest_cmd, channels_cmd, review_cmd, rules_cmd, run_cmd, status_cmd
 from monitor.errors import ConfigError, NewsmonError, RuleSetError
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
@@ -50,6 +50,33 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--explain", action="store_true",
                       help="also say, for rules that did not match, which clause failed")
     test.set_defaults(handler=rules_cmd.test)
+    review = rule_commands.add_parser(
+        "review", help="review one rule's recent hits and near misses; answers become examples",
+        description="Show the stored articles a rule matches now, and those it nearly matches,"
+                    " one at a time, and ask whether the rule is right about each: the answers"
+                    " are added to the rule's examples.match or examples.no_match in its own"
+                    " file, and the examples are checked again. Answers are read from standard"
+                    " input, one line each.")
+    review.add_argument("rule", metavar="RULE", help="the rule's id")
+    review.add_argument("--since", type=backtest_cmd.duration, default="7d", metavar="DURATION",
+                        help="articles published in this last period (default: 7d)")
+    _config_option(review)
+    review.set_defaults(handler=review_cmd.review)
+
+    backtest = commands.add_parser(
+        "backtest", help="replay stored articles through the current (and proposed) rules",
+        description="Match the stored articles of a recent period against the configured rules"
+                    " and, with --rules, against a proposed rule set: hits per rule, and the"
+                    " articles a change adds and removes.")
+    backtest.add_argument("--since", type=backtest_cmd.duration, default="30d",
+                          metavar="DURATION",
+                          help="articles published (or, without a date, fetched) in this last"
+                               " period (default: 30d)")
+    backtest.add_argument("--rules", metavar="PATH",
+                          help="the proposed rule set: a rule file or a folder of them")
+    _config_option(backtest)
+    backtest.add_argument("--json", action="store_true", help="one JSON object per rule")
+    backtest.set_defaults(handler=backtest_cmd.run)
 
     channels = commands.add_parser("channels", help="check channels")
     channel_commands = channels.add_subparsers(dest="channels_command", required=True,

@@ -1,2 +1,2 @@
 """Rule files: YAML with positions (``yamlsource``), validation (``load``), the
-immutable ``Rule`` (``model``)."""
+immutable ``Rule`` (``model``), examples added in place (``edit``)."""

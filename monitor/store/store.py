@@ -1,9 +1,10 @@
 """Stage *store* (and the outbox's rows): the one place that speaks SQL.
 
 Synchronous SQLAlchemy Core; the daemon calls it from one worker thread so the
-event loop never blocks on the database. Every method is one transaction.
-``save_batch`` writes a source's new articles, their hits and the alerts they
-create together, so an alert exists exactly when its article does.
+event loop never blocks on the database. Every method is one transaction
+(``articles_since``: one per batch). ``save_batch`` writes a source's new
+articles, their hits and the alerts they create together, so an alert exists
+exactly when its article does.
 
 The outbox's queries live beside it in ``outbox.py`` (``store.outbox``).
 """
@@ -19,12 +20,16 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
+    RowMapping,
     Table,
+    and_,
     create_engine,
     event,
     func,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -230,12 +235,68 @@ class Store:
         with self.transaction() as conn:
             return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
 
+    def articles_since(self, since: datetime, batch: int = 500) -> Iterator[list[Article]]:
+        """Stored articles published at or after ``since`` (fetched, for those without a
+        publication time), in id order, ``batch`` at a time.
+
+        Keyset pagination: one short transaction per batch, none held open while the
+        caller works on a batch, and never more than one batch in memory.
+        """
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        after = 0
+        while True:
+            with self.transaction() as conn:
+                rows = conn.execute(
+                    select(articles)
+                    .where(articles.c.id > after, _published_since(since))
+                    .order_by(articles.c.id)
+                    .limit(batch)
+                ).mappings().all()
+            if not rows:
+                return
+            after = int(rows[-1]["id"])
+            yield [_stored_article(row) for row in rows]
+            if len(rows) < batch:
+                return
+
+    def count_articles_since(self, since: datetime) -> int:
+        """How many articles ``articles_since(since)`` yields (for progress bars)."""
+        with self.transaction() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(articles).where(_published_since(since))
+            ).scalar_one())
+
     def insert(self, table: Table) -> sqlite.Insert:
         """An INSERT with ON CONFLICT support (same API on SQLite and PostgreSQL)."""
         assert self._engine is not None
         if self._engine.dialect.name == "postgresql":
             return cast(sqlite.Insert, postgresql.insert(table))
         return sqlite.insert(table)
+
+
+def _published_since(since: datetime) -> ColumnElement[bool]:
+    """An article's time is its publication time, or its fetch time when it has none."""
+    return or_(
+        articles.c.published_at >= since,
+        and_(articles.c.published_at.is_(None), articles.c.fetched_at >= since),
+    )
+
+
+def _stored_article(row: RowMapping) -> Article:
+    return Article(
+        source=row["source"],
+        identity=row["identity"],
+        guid=row["guid"],
+        url=row["url"],
+        title=row["title"],
+        summary=row["summary"],
+        content=row["content"],
+        author=row["author"],
+        published=row["published_at"],
+        fetched=row["fetched_at"],
+        language=row["language"],
+    )
 
 
 def driver_url(url: str) -> str:
