@@ -31,8 +31,9 @@ from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 
+from monitor.channel_settings import ChannelSettings, channel_fingerprint
 from monitor.channels.base import Channel
-from monitor.config import ChannelSettings, DeliverySettings, channel_fingerprint
+from monitor.config import DeliverySettings
 from monitor.durations import Rate
 from monitor.errors import ChannelError
 from monitor.records import Delivery, Digest

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from monitor.config import ChannelSettings
+from monitor.channel_settings import ChannelSettings
 from monitor.records import Alert, Article, Hit, Span
 from monitor.rules.model import Rule
 

@@ -6,8 +6,8 @@ import asyncio
 import io
 from datetime import UTC, datetime
 
+from monitor.channel_settings import ChannelTemplates, ConsoleChannelSettings
 from monitor.channels.console import ConsoleChannel
-from monitor.config import ChannelTemplates, ConsoleChannelSettings
 from monitor.records import Alert, Digest
 from monitor.severity import Severity
 

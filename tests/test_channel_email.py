@@ -29,9 +29,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor import render
+from monitor.channel_settings import EmailChannelSettings
 from monitor.channels import email_message
 from monitor.channels.email import EmailChannel
-from monitor.config import EmailChannelSettings
 from monitor.errors import ChannelError, ChannelFailure
 from monitor.records import Alert, Digest
 from monitor.severity import Severity

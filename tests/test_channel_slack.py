@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from monitor.channel_settings import SlackChannelSettings
 from monitor.channels.slack import MAX_RETRY_AFTER, SlackChannel, retry_after_seconds
 from monitor.channels.slack_blocks import MAX_ITEM_CHARS, digest_line, fit, safe_url
-from monitor.config import SlackChannelSettings
 from monitor.errors import ChannelError, ChannelFailure
 from monitor.records import Alert, Digest
 from monitor.severity import Severity

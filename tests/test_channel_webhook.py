@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr
 
+from monitor.channel_settings import AppriseChannelSettings, WebhookChannelSettings
 from monitor.channels.apprise_channel import AppriseChannel
 from monitor.channels.webhook import WebhookChannel
-from monitor.config import AppriseChannelSettings, WebhookChannelSettings
 from monitor.errors import ChannelError, ChannelFailure
 from monitor.records import Alert, Digest, Span
 from monitor.severity import Severity

@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import (
+from monitor.channel_settings import (
     ConsoleChannelSettings,
     EmailChannelSettings,
-    Settings,
     SlackChannelSettings,
-    as_mapping,
-    channel_secrets,
-    load_settings,
 )
+from monitor.config import Settings, as_mapping, channel_secrets, load_settings
 from monitor.errors import ConfigError
 from monitor.severity import Severity
 

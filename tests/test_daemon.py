@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from monitor.channel_settings import ConsoleChannelSettings
 from monitor.channels.console import ConsoleChannel
-from monitor.config import ConsoleChannelSettings, Settings, resolve_paths
+from monitor.config import Settings, resolve_paths
 from monitor.daemon import CycleReport, Daemon
 from monitor.errors import ChannelError, ChannelFailure
 from monitor.records import Alert, Digest

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from monitor.config import ConsoleChannelSettings, DeliverySettings
+from monitor.channel_settings import ConsoleChannelSettings
+from monitor.config import DeliverySettings
 from monitor.deliver import Deliverer
 from monitor.durations import Rate
 from monitor.errors import ChannelError, ChannelFailure

@@ -17,13 +17,9 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from monitor.channel_settings import EmailChannelSettings, SlackChannelSettings
 from monitor.channels.registry import build_channels
-from monitor.config import (
-    EmailChannelSettings,
-    Settings,
-    SlackChannelSettings,
-    resolve_paths,
-)
+from monitor.config import Settings, resolve_paths
 from monitor.daemon import Daemon
 from monitor.rules.load import load_rules
 from monitor.store import Store

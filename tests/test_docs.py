@@ -8,15 +8,13 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from monitor.cli import build_parser
-from monitor.config import (
+from monitor.channel_settings import (
     ConsoleChannelSettings,
     EmailChannelSettings,
-    Settings,
     SlackChannelSettings,
-    SourceSettings,
-    load_settings,
 )
+from monitor.cli import build_parser
+from monitor.config import Settings, SourceSettings, load_settings
 from monitor.rules.load import RULE_KEYS
 from tests.conftest import REPO
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitor import render
-from monitor.config import AppriseChannelSettings
+from monitor.channel_settings import AppriseChannelSettings
 from monitor.errors import ChannelError, ChannelFailure, ConfigError
 from monitor.records import Alert, Digest
 from monitor.templates import render_template

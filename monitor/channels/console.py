@@ -12,7 +12,7 @@ import sys
 from typing import TextIO
 
 from monitor import render
-from monitor.config import ConsoleChannelSettings
+from monitor.channel_settings import ConsoleChannelSettings
 from monitor.records import Alert, Digest
 from monitor.severity import Severity
 from monitor.templates import render_template

@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 import aiosmtplib
 
 from monitor import render
+from monitor.channel_settings import ChannelTemplates, EmailChannelSettings
 from monitor.channels import email_message
-from monitor.config import ChannelTemplates, EmailChannelSettings
 from monitor.errors import ChannelError, ChannelFailure
 from monitor.records import Alert, Digest
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from jinja2 import TemplateError
 
 from monitor import render
-from monitor.config import EmailChannelSettings
+from monitor.channel_settings import EmailChannelSettings
 from monitor.records import Alert, Digest
 from monitor.templates import render_template
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from monitor.channel_settings import ChannelSettings
 from monitor.channels.apprise_channel import AppriseChannel
 from monitor.channels.base import Channel
 from monitor.channels.console import ConsoleChannel
 from monitor.channels.email import EmailChannel
 from monitor.channels.slack import SlackChannel
 from monitor.channels.webhook import WebhookChannel
-from monitor.config import ChannelSettings
 from monitor.errors import ConfigError
 
 FACTORIES: Mapping[str, Callable[[str, Any], Channel]] = {

@@ -43,13 +43,13 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse, WebClient
 from slack_sdk.webhook import WebhookClient
 
+from monitor.channel_settings import SlackChannelSettings
 from monitor.channels.slack_blocks import (
     SlackMessage,
     alert_message,
     digest_messages,
     template_message,
 )
-from monitor.config import SlackChannelSettings
 from monitor.errors import ChannelError, ChannelFailure
 from monitor.records import Alert, Digest
 from monitor.templates import render_template

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from monitor import render
-from monitor.config import WebhookChannelSettings
+from monitor.channel_settings import WebhookChannelSettings
 from monitor.errors import ChannelError, ChannelFailure
 from monitor.fetch import parse_retry_after
 from monitor.records import Alert, Digest

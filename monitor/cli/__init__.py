@@ -1,5 +1,6 @@
-"""The command line (a contract: see docs/operations.md and docs/rules.md). Parses arguments, calls a command,
-turns newsmon's errors into one clear line each and the documented exit codes:
+"""The command line (a contract: DESIGN.md; documented in docs/operations.md and
+docs/rules.md). Parses arguments, calls a command, turns newsmon's errors into one
+clear line each and the documented exit codes:
 
     0  the work ran (with --once, even if some sources or channels failed)
     1  anything else that stopped the command (and `rules check` finding errors)
