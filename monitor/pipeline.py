@@ -17,13 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.config import SourceSettings
-from monitor.errors import FetchError, SourceError
+from monitor.errors import FetchError, ParseError, SourceError
 from monitor.fetch import Fetcher, Validators
 from monitor.match.matcher import Matcher
 from monitor.normalise import normalise_entry
 from monitor.parse import parse_feed
+from monitor.parse.discover import discover_feed_url
 from monitor.plan import Planner
-from monitor.records import Article
+from monitor.records import Article, FetchResult, ParsedFeed
 from monitor.store import NewArticle, SourceState, Store
 from monitor.stories import assign_story
 
@@ -72,21 +73,14 @@ async def poll_source(
     ):
         return PollReport(source.name, skipped_backoff=True)
     try:
-        fetched = await ctx.fetcher.fetch(
-            source.name, source.url, Validators(state.etag, state.last_modified),
-            allow_private=source.allow_private,
-        )
-        if fetched.not_modified:
-            await ctx.db(ctx.store.save_batch, _succeeded(state, now, fetched.etag,
-                                                          fetched.last_modified, 0), [], now)
-            log.debug("source %s: not modified", source.name)
-            return PollReport(source.name, not_modified=True)
-        feed = await asyncio.to_thread(
-            parse_feed, source.name, source.url, fetched.body, fetched.content_type,
-            ctx.max_items,
-        )
+        fetched, feed, state = await _fetch_feed(ctx, source, state)
     except SourceError as exc:
         return await _failed(ctx, state, exc, interval, now)
+    if feed is None:
+        await ctx.db(ctx.store.save_batch, _succeeded(state, now, fetched.etag,
+                                                      fetched.last_modified, 0), [], now)
+        log.debug("source %s: not modified", source.name)
+        return PollReport(source.name, not_modified=True)
     if feed.skipped:
         log.warning("source %s (%s): %d items beyond the cap of %d were skipped",
                     source.name, source.url, feed.skipped, ctx.max_items)
@@ -103,6 +97,35 @@ async def poll_source(
     log.info("source %s: %d items, %d new, %d alerts", source.name, len(articles),
              outcome.articles_stored, outcome.alerts_created)
     return PollReport(source.name, len(articles), outcome.articles_stored, outcome.alerts_created)
+
+
+async def _fetch_feed(
+    ctx: PollContext, source: SourceSettings, state: SourceState
+) -> tuple[FetchResult, ParsedFeed | None, SourceState]:
+    """Fetch and parse the source (``None`` when not modified).
+
+    A web page where a feed was expected is searched once for the feed it names
+    (``<link rel="alternate">``); that feed is used from then on and the user is told.
+    """
+    url = state.fetch_url
+    fetched = await ctx.fetcher.fetch(source.name, url,
+                                      Validators(state.etag, state.last_modified),
+                                      allow_private=source.allow_private)
+    if fetched.not_modified:
+        return fetched, None, state
+    try:
+        feed = await asyncio.to_thread(parse_feed, source.name, url, fetched.body,
+                                       fetched.content_type, ctx.max_items)
+    except ParseError:
+        discovered = None if state.feed_url else discover_feed_url(fetched.body, fetched.url)
+        if discovered is None:
+            raise
+        log.warning("source %s (%s): the page is not a feed but names one; newsmon uses %s"
+                    " from now on (put that URL in the configuration)", source.name, url,
+                    discovered)
+        return await _fetch_feed(ctx, source, replace(state, feed_url=discovered, etag=None,
+                                                      last_modified=None))
+    return fetched, feed, state
 
 
 def _unique(articles: list[Article]) -> list[Article]:

@@ -261,3 +261,37 @@ def test_a_digest_only_channel_gets_one_digest_when_its_schedule_comes(
     assert SEED_HEADLINE in text
     clock.now = datetime(2026, 11, 28, 8, 1, tzinfo=UTC)
     assert cycle(settings, {"console": channel}, clock)[0].digested == 0  # nothing new
+
+
+def test_a_web_page_given_as_a_source_leads_to_the_feed_it_names(
+    tmp_path: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed_server.serve("/feeds/wire.xml", (SEEDS / "feeds" / "wire.xml").read_bytes())
+    page = feed_server.serve(
+        "/news", b'<html><head><title>Wire</title><link rel="alternate" type="text/html" '
+        b'href="/amp"><link rel="alternate" type="application/rss+xml" title="RSS" '
+        b'href="/feeds/wire.xml"></head><body>News</body></html>', content_type="text/html")
+    settings = settings_for(tmp_path, [{"name": "wire-site", "url": page}])
+    channel, out = console()
+    with caplog.at_level("WARNING"):
+        first, _ = cycle(settings, {"console": channel}, rounds=2)
+    assert first.polls[0].error is None
+    assert first.polls[0].new == 12
+    assert SEED_HEADLINE in out.getvalue()
+    assert f"newsmon uses {feed_server.url('/feeds/wire.xml')} from now on" in caplog.text
+    assert len(feed_server.requests_to("/news")) == 1  # the next poll goes to the feed
+    assert len(feed_server.requests_to("/feeds/wire.xml")) == 2
+    store = Store(settings.storage.url).open()
+    assert store.source_state("wire-site", page).feed_url == feed_server.url("/feeds/wire.xml")
+    store.close()
+
+
+def test_a_web_page_that_names_no_feed_is_reported_as_not_a_feed(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    page = feed_server.serve("/plain", b"<html><body>Just a page</body></html>",
+                             content_type="text/html")
+    settings = settings_for(tmp_path, [{"name": "page", "url": page}])
+    (report,) = cycle(settings, {"console": console()[0]})
+    assert report.polls[0].error is not None
+    assert "not a feed (content type text/html)" in report.polls[0].error

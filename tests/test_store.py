@@ -16,7 +16,7 @@ from monitor.records import Alert, Article, Hit, Span
 from monitor.severity import Severity
 from monitor.store import NewArticle, SourceState, Store
 from monitor.store.migrate import SCHEMA_VERSION
-from monitor.store.schema import meta, metadata, outbox
+from monitor.store.schema import meta, metadata
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -223,15 +223,16 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_alerts(store_url: str) -
     (delivery,) = upgraded.outbox.claim_due(NOW, 10, timedelta(minutes=5))
     assert delivery.alert == alert()
     upgraded.close()
-    fresh_columns = {c.name for c in outbox.columns}
     with engine.connect() as conn:
         version = conn.execute(sa.select(meta.c.value)).scalar_one()
-        columns = {c["name"] for c in sa.inspect(conn).get_columns("outbox")}
+        columns = {name: {c["name"] for c in sa.inspect(conn).get_columns(name)}
+                   for name in metadata.tables}
         tables = set(sa.inspect(conn).get_table_names())
     engine.dispose()
     assert int(version) == SCHEMA_VERSION
-    assert columns == fresh_columns
     assert tables == set(metadata.tables)
+    assert columns == {name: {c.name for c in table.columns}
+                       for name, table in metadata.tables.items()}
 
 
 def test_a_long_backlog_in_one_channel_does_not_starve_another(store: Store) -> None:

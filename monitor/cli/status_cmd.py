@@ -32,6 +32,8 @@ def status(args: argparse.Namespace) -> int:
             print(f"  {source.name}{flag}: never polled")
             continue
         line = f"  {source.name}{flag}: last success {_ago(state.last_success_at, now)}"
+        if state.feed_url:
+            line += f" (feed discovered on the page: {state.feed_url})"
         if state.consecutive_failures:
             line += (f", {state.consecutive_failures} failures in a row, next try "
                      f"{_ago(state.next_poll_at, now)}; last error: {state.last_error}")

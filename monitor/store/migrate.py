@@ -13,9 +13,9 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Table, inspect, select, text
 
 from monitor.errors import StoreError
-from monitor.store.schema import channel_state, meta, metadata, outbox
+from monitor.store.schema import channel_state, meta, metadata, outbox, sources
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _add_columns(conn: Connection, table: Table, names: list[str]) -> None:
@@ -44,8 +44,13 @@ def _v1_to_v2(conn: Connection) -> None:
     channel_state.create(conn)
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    """Feeds discovered from a web page."""
+    _add_columns(conn, sources, ["feed_url"])
+
+
 # STEPS[n] upgrades a database from version n to n + 1.
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def stored_version(conn: Connection) -> int | None:

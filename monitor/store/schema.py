@@ -77,6 +77,8 @@ sources = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("next_poll_at", UTCDateTime),
     Column("articles_seen", BigInteger, nullable=False, default=0),
+    # version 3: the feed found on the page the source's URL names
+    Column("feed_url", Text),
 )
 
 articles = Table(

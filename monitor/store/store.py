@@ -55,6 +55,11 @@ class SourceState:
     consecutive_failures: int = 0
     next_poll_at: datetime | None = None
     articles_seen: int = 0
+    feed_url: str | None = None  # discovered from the page ``url`` names
+
+    @property
+    def fetch_url(self) -> str:
+        return self.feed_url or self.url
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +159,7 @@ class Store:
             "consecutive_failures": state.consecutive_failures,
             "next_poll_at": state.next_poll_at,
             "articles_seen": state.articles_seen,
+            "feed_url": state.feed_url,
         }
         statement = self.insert(sources).values(**values)
         conn.execute(
