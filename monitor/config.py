@@ -66,6 +66,15 @@ class DefaultsSettings(_Section):
     max_age: OptionalDuration = timedelta(days=7)
 
 
+class HealthSettings(_Section):
+    """Operational alerts about the sources themselves (see docs/configuration.md)."""
+
+    channels: list[str] | None = None  # default: defaults.channels
+    failing_after: Duration = timedelta(hours=6)
+    silence_factor: float = Field(default=4.0, gt=1.0)
+    min_history: int = Field(default=5, ge=1)
+
+
 class FetchSettings(_Section):
     user_agent: str = "newsmon (+https://github.com/newsmon/newsmon)"
     connect_timeout: Duration = timedelta(seconds=10)
@@ -91,6 +100,7 @@ class SourceSettings(_Section):
     enabled: bool = True
     max_age: OptionalDuration | Literal["default"] = "default"
     allow_private: bool = False
+    expect_every: Duration | None = None  # without it, the usual gap is learned
 
     @field_validator("url")
     @classmethod
@@ -150,6 +160,7 @@ class Settings(BaseSettings):
     defaults: DefaultsSettings = DefaultsSettings()
     fetch: FetchSettings = FetchSettings()
     delivery: DeliverySettings = DeliverySettings()
+    health: HealthSettings = HealthSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
     channels: dict[str, ChannelSettings] = Field(default_factory=_default_channels)
 
@@ -206,9 +217,16 @@ class Settings(BaseSettings):
         for index, channel in enumerate(self.defaults.channels):
             if channel not in self.channels:
                 problems.append(f"defaults.channels[{index}]: unknown channel {channel!r}")
+        for index, channel in enumerate(self.health.channels or []):
+            if channel not in self.channels:
+                problems.append(f"health.channels[{index}]: unknown channel {channel!r}")
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @property
+    def health_channels(self) -> list[str]:
+        return self.defaults.channels if self.health.channels is None else self.health.channels
 
     def source_interval(self, source: SourceSettings) -> timedelta:
         return source.interval or self.defaults.interval

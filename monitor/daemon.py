@@ -89,6 +89,8 @@ class Daemon:
             planner=planner,
             clock=self.clock,
             max_items=self.settings.fetch.max_items,
+            health=self.settings.health,
+            health_channels=tuple(self.settings.health_channels),
         )
 
     def _build_deliverer(self, rules: RuleSet) -> Deliverer:

@@ -16,14 +16,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.config import SourceSettings
+from monitor import health
+from monitor.config import HealthSettings, SourceSettings
 from monitor.errors import FetchError, ParseError, SourceError
 from monitor.fetch import Fetcher, Validators
 from monitor.match.matcher import Matcher
 from monitor.normalise import normalise_entry
 from monitor.parse import parse_feed
 from monitor.parse.discover import discover_feed_url
-from monitor.plan import Planner
+from monitor.plan import PlannedAlert, Planner
 from monitor.records import Article, FetchResult, ParsedFeed
 from monitor.store import NewArticle, SourceState, Store
 from monitor.stories import assign_story
@@ -45,6 +46,8 @@ class PollContext:
     planner: Planner
     clock: Callable[[], datetime]
     max_items: int
+    health: HealthSettings
+    health_channels: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +75,15 @@ async def poll_source(
         now < state.next_poll_at
     ):
         return PollReport(source.name, skipped_backoff=True)
+    before = state
     try:
         fetched, feed, state = await _fetch_feed(ctx, source, state)
     except SourceError as exc:
         return await _failed(ctx, state, exc, interval, now)
     if feed is None:
-        await ctx.db(ctx.store.save_batch, _succeeded(state, now, fetched.etag,
-                                                      fetched.last_modified, 0), [], now)
+        new_state, health = _assess(ctx, source, before, _succeeded(
+            state, now, fetched.etag, fetched.last_modified, 0), 0, now)
+        await ctx.db(ctx.store.save_batch, new_state, [], now, health)
         log.debug("source %s: not modified", source.name)
         return PollReport(source.name, not_modified=True)
     if feed.skipped:
@@ -92,8 +97,9 @@ async def poll_source(
         hits = tuple(ctx.matcher.match(article))
         alerts = ctx.planner.plan(article, story_id, hits, now, max_age)
         batch.append(NewArticle(article, story_id, hits, alerts))
-    new_state = _succeeded(state, now, fetched.etag, fetched.last_modified, len(batch))
-    outcome = await ctx.db(ctx.store.save_batch, new_state, batch, now)
+    new_state, health = _assess(ctx, source, before, _succeeded(
+        state, now, fetched.etag, fetched.last_modified, len(batch)), len(batch), now)
+    outcome = await ctx.db(ctx.store.save_batch, new_state, batch, now, health)
     log.info("source %s: %d items, %d new, %d alerts", source.name, len(articles),
              outcome.articles_stored, outcome.alerts_created)
     return PollReport(source.name, len(articles), outcome.articles_stored, outcome.alerts_created)
@@ -152,6 +158,19 @@ def _succeeded(
     )
 
 
+def _assess(
+    ctx: PollContext, source: SourceSettings, before: SourceState, after: SourceState,
+    new_items: int, now: datetime,
+) -> tuple[SourceState, tuple[PlannedAlert, ...]]:
+    """The source's health after a successful poll, and the alerts it raises."""
+    state, event = health.after_success(before, after, new_items, now, source.expect_every,
+                                        ctx.health)
+    if event is None:
+        return state, ()
+    log.warning("source %s (%s): %s", source.name, source.url, event.message)
+    return state, health.health_alerts(event, source.name, source.url, ctx.health_channels, now)
+
+
 async def _failed(
     ctx: PollContext, state: SourceState, error: SourceError, interval: timedelta, now: datetime
 ) -> PollReport:
@@ -160,14 +179,17 @@ async def _failed(
     if isinstance(error, FetchError) and error.retry_after:
         asked = timedelta(seconds=error.retry_after)
         backoff = max(backoff, min(asked, MAX_BACKOFF))
-    await ctx.db(
-        ctx.store.record_failure,
-        replace(state, last_attempt_at=now, last_error=str(error.reason),
-                consecutive_failures=failures, next_poll_at=now + backoff),
-    )
+    failed = replace(state, last_attempt_at=now, last_error=str(error.reason),
+                     consecutive_failures=failures, next_poll_at=now + backoff)
+    failed, event = health.after_failure(state, failed, now, ctx.health)
+    alerts: tuple[PlannedAlert, ...] = ()
+    if event is not None:
+        log.error("source %s (%s): %s", error.source, error.url, event.message)
+        alerts = health.health_alerts(event, error.source, error.url, ctx.health_channels, now)
+    await ctx.db(ctx.store.record_failure, failed, now, alerts)
     log.error("source %s (%s): %s; failure %d, next try in %s", error.source, error.url,
               error.reason, failures, _human(backoff))
-    return PollReport(state.name, error=str(error))
+    return PollReport(state.name, alerts=len(alerts), error=str(error))
 
 
 def _human(delta: timedelta) -> str:

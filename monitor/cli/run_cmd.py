@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 def check_routes(settings: Settings, rules: RuleSet) -> None:
     """Every channel a rule names exists, and every channel alerts go to is usable."""
     errors: list[RuleError] = []
-    used: set[str] = set(settings.defaults.channels)
+    used: set[str] = set(settings.defaults.channels) | set(settings.health_channels)
     for rule in rules.rules:
         for name in rule.notify:
             used.add(name)
@@ -57,7 +57,8 @@ def check_routes(settings: Settings, rules: RuleSet) -> None:
 
 
 async def _serve(settings: Settings, rules: RuleSet, *, once: bool) -> int:
-    used = {name for r in rules.rules for name in r.notify} | set(settings.defaults.channels)
+    used = ({name for r in rules.rules for name in r.notify} | set(settings.defaults.channels)
+            | set(settings.health_channels))
     channels = build_channels({n: c for n, c in settings.channels.items() if n in used})
     client = build_client(settings.fetch)
     daemon = Daemon(settings, rules, Store(settings.storage.url), client, channels)

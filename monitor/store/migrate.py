@@ -45,8 +45,9 @@ def _v1_to_v2(conn: Connection) -> None:
 
 
 def _v2_to_v3(conn: Connection) -> None:
-    """Feeds discovered from a web page."""
-    _add_columns(conn, sources, ["feed_url"])
+    """Feeds discovered from a web page; source health."""
+    _add_columns(conn, sources, ["feed_url", "failing_since", "last_new_at", "gap_mean",
+                                 "gaps_seen", "health_alert"])
 
 
 # STEPS[n] upgrades a database from version n to n + 1.

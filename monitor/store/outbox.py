@@ -52,7 +52,8 @@ class ChannelState:
 
 
 def file_alerts(
-    conn: Connection, insert: Insert, article_id: int, planned: Sequence[PlannedAlert],
+    conn: Connection, insert: Insert, article_id: int | None,
+    planned: Sequence[PlannedAlert],
     now: datetime,
 ) -> int:
     """Write an article's alerts (or follow-ups) in the caller's transaction; count new rows."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -77,8 +78,13 @@ sources = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("next_poll_at", UTCDateTime),
     Column("articles_seen", BigInteger, nullable=False, default=0),
-    # version 3: the feed found on the page the source's URL names
+    # version 3: the feed found on the page the source's URL names, and health
     Column("feed_url", Text),
+    Column("failing_since", UTCDateTime),  # start of the current run of failures
+    Column("last_new_at", UTCDateTime),  # when a poll last found a new item
+    Column("gap_mean", Float),  # usual seconds between new items (moving average)
+    Column("gaps_seen", Integer, nullable=False, server_default="0"),
+    Column("health_alert", String(16)),  # failing | silent: alerted, not yet recovered
 )
 
 articles = Table(

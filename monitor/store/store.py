@@ -56,6 +56,11 @@ class SourceState:
     next_poll_at: datetime | None = None
     articles_seen: int = 0
     feed_url: str | None = None  # discovered from the page ``url`` names
+    failing_since: datetime | None = None
+    last_new_at: datetime | None = None
+    gap_mean: float | None = None
+    gaps_seen: int = 0
+    health_alert: str | None = None
 
     @property
     def fetch_url(self) -> str:
@@ -139,7 +144,8 @@ class Store:
         state = SourceState(**dict(row))
         if state.url != url:  # the feed moved: its validators belong to the old URL
             return SourceState(name=name, url=url, last_success_at=state.last_success_at,
-                               articles_seen=state.articles_seen)
+                               articles_seen=state.articles_seen, last_new_at=state.last_new_at,
+                               gap_mean=state.gap_mean, gaps_seen=state.gaps_seen)
         return state
 
     def source_states(self) -> list[SourceState]:
@@ -160,6 +166,11 @@ class Store:
             "next_poll_at": state.next_poll_at,
             "articles_seen": state.articles_seen,
             "feed_url": state.feed_url,
+            "failing_since": state.failing_since,
+            "last_new_at": state.last_new_at,
+            "gap_mean": state.gap_mean,
+            "gaps_seen": state.gaps_seen,
+            "health_alert": state.health_alert,
         }
         statement = self.insert(sources).values(**values)
         conn.execute(
@@ -169,9 +180,12 @@ class Store:
             )
         )
 
-    def record_failure(self, state: SourceState) -> None:
+    def record_failure(self, state: SourceState, now: datetime,
+                       alerts: Sequence[PlannedAlert] = ()) -> int:
+        """Save a failed poll's state, with the operational alerts it raises."""
         with self.transaction() as conn:
             self._upsert_source(conn, state)
+            return file_alerts(conn, self.insert, None, alerts, now)
 
     # --- articles ------------------------------------------------------------------------
 
@@ -188,11 +202,14 @@ class Store:
         return known
 
     def save_batch(
-        self, state: SourceState, batch: Sequence[NewArticle], now: datetime
+        self, state: SourceState, batch: Sequence[NewArticle], now: datetime,
+        health_alerts: Sequence[PlannedAlert] = (),
     ) -> BatchOutcome:
         """Store new articles with their hits and alerts, and the source's new state."""
         stored = created = 0
         with self.transaction() as conn:
+            if health_alerts:
+                created += file_alerts(conn, self.insert, None, health_alerts, now)
             for item in batch:
                 article_id = self._insert_article(conn, item, now)
                 if article_id is None:  # stored meanwhile (another fetch): its alerts exist
