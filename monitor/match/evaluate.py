@@ -6,28 +6,32 @@ prefix narrows the fields of everything below it. Every positive match reports
 its spans (offsets into the raw field text) so alerts and ``rules test`` can show
 why a rule fired.
 
+Internally a match is a tuple of *parts*: word occurrences (field and word
+indexes) and regex spans. Occurrences become character spans only when a caller
+asks for spans (``evaluate``, or ``spans_of`` once a whole rule has matched), so
+a term that matches inside a rule that fails costs no offset bookkeeping.
+
 Pure functions: no I/O, no state between documents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from monitor.match.query import And, Field, Near, Node, Not, Or, Regex, Term
-from monitor.match.text import Document, FieldText, expand_field
+from monitor.match.text import Document, expand_field
 from monitor.records import Span
 
 
 @dataclass(frozen=True, slots=True)
 class Occurrence:
-    """A term found in a field: word indexes ``first..last`` and character span."""
+    """A term found in a field: the indexes of its first and last word."""
 
     field: str
     first: int
     last: int
-    start: int
-    end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,54 +42,67 @@ class Result:
 
 NO_MATCH = Result(False)
 
+Part: TypeAlias = Occurrence | Span
+Parts: TypeAlias = tuple[Part, ...]
+_NOTHING: Parts = ()
+
 
 def evaluate(node: Node, doc: Document, fields: tuple[str, ...]) -> Result:
+    parts = match_parts(node, doc, fields)
+    if parts is None:
+        return NO_MATCH
+    return Result(True, spans_of(doc, parts))
+
+
+def match_parts(node: Node, doc: Document, fields: tuple[str, ...]) -> Parts | None:
+    """What in ``doc`` makes ``node`` match (``None``: it does not match)."""
     if isinstance(node, Term):
-        found = list(term_occurrences(node, doc, fields))
-        return Result(bool(found), _spans(doc, found)) if found else NO_MATCH
+        found = tuple(term_occurrences(node, doc, fields))
+        return found or None
     if isinstance(node, Regex):
         spans = tuple(_regex_spans(node, doc, fields))
-        return Result(bool(spans), spans) if spans else NO_MATCH
+        return spans or None
     if isinstance(node, Field):
-        return evaluate(node.child, doc, expand_field(node.name))
+        return match_parts(node.child, doc, expand_field(node.name))
     if isinstance(node, Not):
-        return NO_MATCH if evaluate(node.child, doc, fields).matched else Result(True)
+        return None if match_parts(node.child, doc, fields) is not None else _NOTHING
     if isinstance(node, And):
-        collected: list[Span] = []
+        collected: list[Part] = []
         for child in node.children:
-            result = evaluate(child, doc, fields)
-            if not result.matched:
-                return NO_MATCH
-            collected.extend(result.spans)
-        return Result(True, tuple(collected))
+            parts = match_parts(child, doc, fields)
+            if parts is None:
+                return None
+            collected.extend(parts)
+        return tuple(collected)
     if isinstance(node, Or):
-        matched = [r for r in (evaluate(c, doc, fields) for c in node.children) if r.matched]
+        matched = [p for p in (match_parts(c, doc, fields) for c in node.children) if p is not None]
         if not matched:
-            return NO_MATCH
-        return Result(True, tuple(s for r in matched for s in r.spans))
+            return None
+        return tuple(part for parts in matched for part in parts)
     return _near(node, doc, fields)
 
 
-def _near(node: Near, doc: Document, fields: tuple[str, ...]) -> Result:
+def _near(node: Near, doc: Document, fields: tuple[str, ...]) -> Parts | None:
     lefts = list(operand_occurrences(node.left, doc, fields))
     if not lefts:
-        return NO_MATCH
+        return None
     rights = list(operand_occurrences(node.right, doc, fields))
-    pairs: list[Occurrence] = []
+    if not rights:
+        return None
+    distance, ordered = node.distance, node.ordered
+    paired: set[Occurrence] = set()
     for a in lefts:
         for b in rights:
-            if a.field == b.field and _within(a, b, node.distance, node.ordered):
-                pairs.extend((a, b))
-    if not pairs:
-        return NO_MATCH
-    unique = sorted(set(pairs), key=lambda o: (o.field, o.start))
-    return Result(True, _spans(doc, unique))
-
-
-def _within(a: Occurrence, b: Occurrence, distance: int, ordered: bool) -> bool:
-    if 0 <= b.first - a.last - 1 <= distance:
-        return True
-    return not ordered and 0 <= a.first - b.last - 1 <= distance
+            if a.field != b.field:
+                continue
+            if 0 <= b.first - a.last - 1 <= distance or (
+                not ordered and 0 <= a.first - b.last - 1 <= distance
+            ):
+                paired.add(a)
+                paired.add(b)
+    if not paired:
+        return None
+    return tuple(sorted(paired, key=lambda o: (o.field, o.first, o.last)))
 
 
 def operand_occurrences(node: Node, doc: Document, fields: tuple[str, ...]) -> Iterator[Occurrence]:
@@ -100,33 +117,42 @@ def operand_occurrences(node: Node, doc: Document, fields: tuple[str, ...]) -> I
 
 
 def term_occurrences(term: Term, doc: Document, fields: tuple[str, ...]) -> Iterator[Occurrence]:
-    first = term.words[0]
-    size = len(term.words)
+    """Where the term's words stand one after the other, field by field, in text order."""
+    first, rest = term.words[0], term.words[1:]
+    case_sensitive = term.case_sensitive
+    literal, wildcard = first.literal, first.wildcard
+    matched: frozenset[str] | None = None
+    # Whole-document tests first: an ASCII folded word, or an ASCII wildcard's matches,
+    # absent from the document are in none of its fields.
+    if not case_sensitive:
+        if literal is not None:
+            if literal not in doc.words() and literal.isascii():
+                return
+        else:
+            assert wildcard is not None
+            matched = doc.matching_words(wildcard)
+            if matched is not None and not matched:
+                return
     for name in fields:
         text = doc.field(name)
         if not text.raw:
             continue
-        words = text.words
-        for i in _candidates(term, text):
-            if i + size > len(words):
-                continue
-            if all(
-                _word_matches(term, j, words[i + j].exact, words[i + j].folded)
-                for j in range(1 if first.literal is not None and not term.case_sensitive else 0,
-                               size)
-            ):
-                yield Occurrence(name, i, i + size - 1, words[i].start, words[i + size - 1].end)
-
-
-def _candidates(term: Term, text: FieldText) -> list[int] | range:
-    first = term.words[0]
-    if first.literal is not None and not term.case_sensitive:
-        return text.positions.get(first.literal, [])
-    return range(len(text.words))
-
-
-def _word_matches(term: Term, j: int, exact_form: str, folded_form: str) -> bool:
-    return term.words[j].matches(exact_form if term.case_sensitive else folded_form)
+        if literal is not None:
+            starts = text.indexes(literal, case_sensitive)
+        elif matched is not None:
+            starts = text.indexes_of_any(matched)
+        else:
+            assert wildcard is not None
+            starts = text.matching_indexes(wildcard, case_sensitive)
+        if not rest:
+            for i in starts:
+                yield Occurrence(name, i, i)
+            continue
+        forms = text.forms(case_sensitive)
+        limit = len(forms) - len(rest)
+        for i in starts:
+            if i < limit and all(w.matches(forms[i + j]) for j, w in enumerate(rest, 1)):
+                yield Occurrence(name, i, i + len(rest))
 
 
 def _regex_spans(node: Regex, doc: Document, fields: tuple[str, ...]) -> Iterator[Span]:
@@ -138,7 +164,14 @@ def _regex_spans(node: Regex, doc: Document, fields: tuple[str, ...]) -> Iterato
                     yield Span(name, m.start(), m.end(), m.group())
 
 
-def _spans(doc: Document, found: list[Occurrence]) -> tuple[Span, ...]:
-    return tuple(
-        Span(o.field, o.start, o.end, doc.field(o.field).raw[o.start : o.end]) for o in found
-    )
+def spans_of(doc: Document, parts: Iterable[Part]) -> tuple[Span, ...]:
+    """The character spans of match parts, in the same order."""
+    spans: list[Span] = []
+    for part in parts:
+        if isinstance(part, Span):
+            spans.append(part)
+        else:
+            text = doc.field(part.field)
+            start, end = text.span(part.first, part.last)
+            spans.append(Span(part.field, start, end, text.raw[start:end]))
+    return tuple(spans)

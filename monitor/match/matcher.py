@@ -4,10 +4,15 @@ A rule matches when its ``query`` matches, every ``all`` query matches, at least
 one ``any`` query matches (when there are any) and no ``none`` query matches.
 Its spans are those of the positive parts that matched.
 
-A presearch pass (issue: matcher at scale) will narrow the candidate rules per
-article before this exact evaluation; ``Matcher`` is the seam for it.
+``Matcher`` compiles every rule once: a presearch (``presearch``) finds the rules
+that could match an article from the article's folded words in one pass, and only
+those are evaluated exactly, so the cost per article grows with its length and
+its number of candidate rules, not with the size of the rule set.
+``Matcher.match_naive`` evaluates every rule: the reference the presearch must
+agree with (tests, benchmarks).
 
-Pure: no I/O; the rule set is immutable.
+Pure: no I/O; the rule set is immutable (the matcher only caches which rules look
+at which source and language).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from monitor.match.evaluate import evaluate
+from monitor.match.evaluate import Part, match_parts, spans_of
+from monitor.match.presearch import Presearch
 from monitor.match.text import Document
 from monitor.records import Article, Hit, Span
 from monitor.rules.model import Example, Rule, RuleSet
@@ -45,27 +51,31 @@ class RuleOutcome:
 
 
 def evaluate_rule(rule: Rule, doc: Document) -> RuleOutcome:
-    spans: list[Span] = []
+    parts: list[Part] = []
     if rule.query is not None:
-        result = evaluate(rule.query, doc, rule.fields)
-        if not result.matched:
+        found = match_parts(rule.query, doc, rule.fields)
+        if found is None:
             return RuleOutcome(False, (), "query")
-        spans.extend(result.spans)
+        parts.extend(found)
     for index, node in enumerate(rule.all):
-        result = evaluate(node, doc, rule.fields)
-        if not result.matched:
+        found = match_parts(node, doc, rule.fields)
+        if found is None:
             return RuleOutcome(False, (), f"all[{index}]")
-        spans.extend(result.spans)
+        parts.extend(found)
     if rule.any:
-        matched_any = [r for r in (evaluate(n, doc, rule.fields) for n in rule.any) if r.matched]
+        matched_any = [p for p in (match_parts(n, doc, rule.fields) for n in rule.any)
+                       if p is not None]
         if not matched_any:
             return RuleOutcome(False, (), "any")
-        spans.extend(s for r in matched_any for s in r.spans)
+        parts.extend(part for found in matched_any for part in found)
     for index, node in enumerate(rule.none):
-        if evaluate(node, doc, rule.fields).matched:
+        if match_parts(node, doc, rule.fields) is not None:
             return RuleOutcome(False, (), f"none[{index}]")
-    unique = sorted(set(spans), key=lambda s: (s.field, s.start, s.end))
+    unique = sorted(set(spans_of(doc, set(parts))), key=lambda s: (s.field, s.start, s.end))
     return RuleOutcome(True, tuple(unique), None)
+
+
+_EXCLUSIONS_CACHED = 4096
 
 
 class Matcher:
@@ -73,8 +83,36 @@ class Matcher:
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = tuple(r for r in rules.rules if r.enabled)
+        self._presearch = Presearch(self.rules)
+        self._restricted = tuple(
+            n for n, r in enumerate(self.rules)
+            if r.sources != ("*",) or r.exclude_sources or r.languages
+        )
+        self._exclusions: dict[tuple[str, str | None], frozenset[int]] = {}
 
     def match(self, article: Article) -> list[Hit]:
+        doc = article_document(article)
+        candidates = self._presearch.candidates(doc)
+        if not candidates:
+            return []
+        excluded = self._excluded(article.source, article.language)
+        hits: list[Hit] = []
+        for number in candidates:
+            if number in excluded:
+                continue
+            rule = self.rules[number]
+            outcome = evaluate_rule(rule, doc)
+            if outcome.matched:
+                hits.append(Hit(rule.id, outcome.spans))
+        return hits
+
+    def candidates(self, article: Article) -> list[Rule]:
+        """The rules the presearch leaves for exact evaluation, in rule order (before the
+        source and language filters)."""
+        return [self.rules[n] for n in self._presearch.candidates(article_document(article))]
+
+    def match_naive(self, article: Article) -> list[Hit]:
+        """Every rule evaluated exactly, no presearch: the reference ``match`` agrees with."""
         doc = article_document(article)
         hits: list[Hit] = []
         for rule in self.rules:
@@ -84,6 +122,19 @@ class Matcher:
             if outcome.matched:
                 hits.append(Hit(rule.id, outcome.spans))
         return hits
+
+    def _excluded(self, source: str, language: str | None) -> frozenset[int]:
+        """Numbers of the rules that do not look at this source and language."""
+        key = (source, language)
+        excluded = self._exclusions.get(key)
+        if excluded is None:
+            excluded = frozenset(
+                n for n in self._restricted if not self.rules[n].applies_to(source, language)
+            )
+            if len(self._exclusions) >= _EXCLUSIONS_CACHED:
+                self._exclusions.clear()
+            self._exclusions[key] = excluded
+        return excluded
 
 
 def example_document(example: Example) -> Document:
