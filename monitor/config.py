@@ -66,6 +66,13 @@ class DefaultsSettings(_Section):
     max_age: OptionalDuration = timedelta(days=7)
 
 
+class StoriesSettings(_Section):
+    """Clustering the same story across outlets (see docs/configuration.md)."""
+
+    window: Duration = timedelta(hours=72)
+    threshold: float = Field(default=0.14, gt=0.0, le=1.0)
+
+
 class HealthSettings(_Section):
     """Operational alerts about the sources themselves (see docs/configuration.md)."""
 
@@ -161,6 +168,7 @@ class Settings(BaseSettings):
     fetch: FetchSettings = FetchSettings()
     delivery: DeliverySettings = DeliverySettings()
     health: HealthSettings = HealthSettings()
+    stories: StoriesSettings = StoriesSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
     channels: dict[str, ChannelSettings] = Field(default_factory=_default_channels)
 

@@ -33,6 +33,7 @@ from monitor.pipeline import PollContext, PollReport, poll_source
 from monitor.plan import Planner
 from monitor.rules.model import RuleSet
 from monitor.store import Store
+from monitor.stories import StoryIndex, StorySettings
 
 log = logging.getLogger("newsmon.daemon")
 
@@ -72,6 +73,8 @@ class Daemon:
         self.clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-db")
         self._fetcher = Fetcher(client, settings.fetch)
+        self._stories = StoryIndex(StorySettings(window=settings.stories.window,
+                                                 threshold=settings.stories.threshold))
         self._context = self._poll_context(rules)
         self._deliverer = self._build_deliverer(rules)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
@@ -91,6 +94,7 @@ class Daemon:
             max_items=self.settings.fetch.max_items,
             health=self.settings.health,
             health_channels=tuple(self.settings.health_channels),
+            stories=self._stories,
         )
 
     def _build_deliverer(self, rules: RuleSet) -> Deliverer:
@@ -109,11 +113,24 @@ class Daemon:
 
     async def start(self) -> None:
         await self.db(self.store.open)
+        await self._rebuild_stories()
         if self.store.single_node:
             cut = await self.db(self.store.outbox.release_abandoned)
             if cut:
                 log.warning("%d alerts were being sent when newsmon last stopped; they are"
                             " sent again", cut)
+
+    async def _rebuild_stories(self) -> None:
+        """Stories survive restarts: replay the window's stored articles into the index."""
+        since = self.clock() - self.settings.stories.window
+        batches = self.store.stories_since(since)
+        replayed = 0
+        # One batch at a time from the database thread; never the whole window at once.
+        # Batches come in storage order, which is (nearly) the order they were seen.
+        while (batch := await self.db(next, batches, None)) is not None:
+            replayed = self._stories.rebuild(batch)
+        if replayed:
+            log.info("stories: %d recent articles reloaded", replayed)
 
     async def close(self) -> None:
         for channel in self.channels.values():

@@ -27,7 +27,7 @@ from monitor.parse.discover import discover_feed_url
 from monitor.plan import PlannedAlert, Planner
 from monitor.records import Article, FetchResult, ParsedFeed
 from monitor.store import NewArticle, SourceState, Store
-from monitor.stories import assign_story
+from monitor.stories import StoryIndex
 
 log = logging.getLogger("newsmon.poll")
 
@@ -48,6 +48,7 @@ class PollContext:
     max_items: int
     health: HealthSettings
     health_channels: tuple[str, ...]
+    stories: StoryIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +93,9 @@ async def poll_source(
     articles = _unique([normalise_entry(source.name, e, now) for e in feed.entries])
     known = await ctx.db(ctx.store.known_identities, [a.identity for a in articles])
     batch: list[NewArticle] = []
-    for article in (a for a in articles if a.identity not in known):
-        story_id = assign_story(article)
+    fresh = sorted((a for a in articles if a.identity not in known), key=lambda a: a.when)
+    for article in fresh:
+        story_id = ctx.stories.assign(article)
         hits = tuple(ctx.matcher.match(article))
         alerts = ctx.planner.plan(article, story_id, hits, now, max_age)
         batch.append(NewArticle(article, story_id, hits, alerts))

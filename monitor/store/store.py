@@ -260,11 +260,19 @@ class Store:
 
     def articles_since(self, since: datetime, batch: int = 500) -> Iterator[list[Article]]:
         """Stored articles published at or after ``since`` (fetched, for those without a
-        publication time), in id order, ``batch`` at a time.
+        publication time), in id order, ``batch`` at a time."""
+        for rows in self._rows_since(since, batch):
+            yield [_stored_article(row) for row in rows]
 
-        Keyset pagination: one short transaction per batch, none held open while the
-        caller works on a batch, and never more than one batch in memory.
-        """
+    def stories_since(self, since: datetime,
+                      batch: int = 2000) -> Iterator[list[tuple[Article, str]]]:
+        """Like ``articles_since``, with each article's story id (to rebuild the index)."""
+        for rows in self._rows_since(since, batch):
+            yield [(_stored_article(row), str(row["story_id"])) for row in rows]
+
+    def _rows_since(self, since: datetime, batch: int) -> Iterator[Sequence[RowMapping]]:
+        """Keyset pagination: one short transaction per batch, none held open while the
+        caller works on a batch, and never more than one batch in memory."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
         after = 0
@@ -279,7 +287,7 @@ class Store:
             if not rows:
                 return
             after = int(rows[-1]["id"])
-            yield [_stored_article(row) for row in rows]
+            yield rows
             if len(rows) < batch:
                 return
 

@@ -1,0 +1,215 @@
+"""Stage *stories*: one story told by many outlets is one story, and only one.
+
+The labelled set (tests/fixtures/stories/labelled.jsonl) is written like
+multi-outlet coverage of November-December 2024: retellings with different
+headlines, and same-topic different-event hard negatives within days.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from math import comb
+from pathlib import Path
+
+import pytest
+
+from monitor.records import Article
+from monitor.stories import StoryIndex, StorySettings, story_terms
+
+LABELLED = Path(__file__).parent / "fixtures" / "stories" / "labelled.jsonl"
+T0 = datetime(2024, 11, 18, 9, 0, tzinfo=UTC)
+
+
+def load_labelled(fetched: datetime | None = None) -> list[tuple[Article, str]]:
+    """The labelled articles in publication order, fetched a few minutes after
+    publication (or all at ``fetched``: an archive)."""
+    out = []
+    for line in LABELLED.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        published = datetime.fromisoformat(row["published"])
+        out.append((article(row["id"], row["title"], row["summary"], published,
+                            fetched=fetched, source=row["source"]), row["story"]))
+    return sorted(out, key=lambda pair: pair[0].when)
+
+
+def article(identity: str, title: str, summary: str = "", published: datetime = T0, *,
+            fetched: datetime | None = None, source: str = "wire") -> Article:
+    return Article(source=source, identity=identity, guid=None, url=None, title=title,
+                   summary=summary, content="", author="", published=published,
+                   fetched=fetched or published + timedelta(minutes=5), language="en")
+
+
+def pairwise(labels: list[str], predicted: list[str]) -> tuple[float, float]:
+    """Pairwise precision and recall: of the pairs put together, how many belong
+    together; of the pairs that belong together, how many were put together."""
+    together = sum(comb(n, 2) for n in Counter(zip(labels, predicted, strict=True)).values())
+    put = sum(comb(n, 2) for n in Counter(predicted).values())
+    belong = sum(comb(n, 2) for n in Counter(labels).values())
+    return together / put, together / belong
+
+
+def cluster(pairs: list[tuple[Article, str]], index: StoryIndex | None = None) -> dict[str, str]:
+    index = index or StoryIndex()
+    return {a.identity: index.assign(a) for a, _ in pairs}
+
+
+def test_the_labelled_set_is_many_outlets_telling_many_stories() -> None:
+    pairs = load_labelled()
+    stories = Counter(label for _, label in pairs)
+    assert len(pairs) >= 80
+    assert len(stories) >= 20
+    assert sum(1 for n in stories.values() if n >= 3) >= 20
+    for label in stories:  # retellings: no two outlets share a headline
+        titles = [a.title for a, other in pairs if other == label]
+        assert len(set(titles)) == len(titles)
+
+
+def test_clustering_the_labelled_set_meets_the_precision_and_recall_floor() -> None:
+    pairs = load_labelled()
+    ids = cluster(pairs)
+    precision, recall = pairwise([label for _, label in pairs],
+                                 [ids[a.identity] for a, _ in pairs])
+    assert precision >= 0.95, precision
+    assert recall >= 0.85, recall
+
+
+def test_retellings_with_different_headlines_join_one_story() -> None:
+    pairs = load_labelled()
+    ids = cluster(pairs)
+    by_id = {a.identity: a for a, _ in pairs}
+    assert by_id["a01"].title == "Biden lets Ukraine fire US long-range missiles into Russia"
+    assert by_id["a02"].title == "US lifts curbs on ATACMS strikes inside Russia"
+    assert by_id["a03"].title == "Washington approves deep strikes with American weapons"
+    assert ids["a01"] == ids["a02"] == ids["a03"] == ids["a07"] == "a01"
+    assert ids["y01"] == ids["y02"] == ids["y03"]  # Nadal retires, told three ways
+    assert ids["g01"] == ids["g02"] == ids["g03"] == ids["g04"]  # 15th package adopted
+
+
+@pytest.mark.parametrize(("one", "other", "what"), [
+    ("a01", "b01", "the US authorises ATACMS / Germany refuses Taurus, the same day"),
+    ("a01", "c01", "the ATACMS decision / the first ATACMS strike, two days later"),
+    ("f01", "g01", "the 15th sanctions package drafted / adopted, a month later"),
+    ("k01", "l01", "two North Korean missile launches, a month apart"),
+    ("n01", "o01", "Brazil's and Ukraine's central banks hike, on consecutive days"),
+    ("p01", "q01", "Storm Bert / Storm Conall, the same region, days apart"),
+    ("r01", "s01", "Typhoon Usagi / Typhoon Man-yi, two days apart"),
+    ("m01", "b01", "Scholz calls Putin / Scholz refuses Taurus, three days apart"),
+])
+def test_same_topic_different_events_stay_apart(one: str, other: str, what: str) -> None:
+    ids = cluster(load_labelled())
+    assert ids[one] != ids[other], what
+
+
+def test_the_same_words_ten_days_later_start_a_new_story() -> None:
+    index = StoryIndex()
+    title = "North Korea fires ballistic missile into the sea off its east coast"
+    first = index.assign(article("first", title, "Seoul's military said.", T0))
+    again = index.assign(article("again", title, "Seoul's military said.", T0 + timedelta(hours=6)))
+    later = index.assign(article("later", title, "Seoul's military said.", T0 + timedelta(days=10)))
+    assert first == again == "first"
+    assert later == "later"
+
+
+def test_rebuilding_from_the_store_gives_the_same_ids() -> None:
+    pairs = load_labelled()
+    half = len(pairs) // 2
+    running = StoryIndex()
+    before = [running.assign(a) for a, _ in pairs[:half]]
+    after = [running.assign(a) for a, _ in pairs[half:]]
+
+    restarted = StoryIndex()
+    stored = list(zip([a for a, _ in pairs[:half]], before, strict=True))
+    random.Random(1).shuffle(stored)  # the store's order is not time order
+    restarted.rebuild(stored)
+    kept = [a.identity for a, _ in pairs[:half] if restarted.story_of(a.identity)]
+    assert kept  # the recent ones, with the ids they had
+    assert all(restarted.story_of(i) == running_id for i, running_id in
+               zip([a.identity for a, _ in pairs[:half]], before, strict=True) if i in kept)
+    assert [restarted.assign(a) for a, _ in pairs[half:]] == after
+
+
+def test_rebuilding_never_reassigns_a_stored_id() -> None:
+    index = StoryIndex()
+    text = "EU agrees new sanctions on Russia's shadow fleet tankers"
+    index.rebuild([(article("x1", text), "story-from-the-store"),
+                   (article("x2", text, published=T0 + timedelta(hours=1)), "another-story")])
+    assert index.story_of("x1") == "story-from-the-store"
+    assert index.story_of("x2") == "another-story"
+    assert index.assign(article("x3", text, published=T0 + timedelta(hours=2))) == "another-story"
+
+
+def test_eviction_bounds_the_articles_kept() -> None:
+    index = StoryIndex(StorySettings(window=timedelta(hours=24), max_articles=300))
+    rng = random.Random(3)
+    words = [f"word{i}" for i in range(2000)]
+    for i in range(2000):  # 2,000 articles over ~14 days, 6 an hour
+        when = T0 + timedelta(minutes=10 * i)
+        index.assign(article(f"n{i}", " ".join(rng.sample(words, 8)),
+                             " ".join(rng.sample(words, 30)), when))
+        assert len(index) <= 300
+    # Only the last day is kept (6 an hour, 24 hours, 1 more at the edge).
+    assert len(index) <= 6 * 24 + 1
+    assert index.story_of("n0") is None
+    assert index.vocabulary <= len(words)
+
+
+def test_the_hard_cap_evicts_the_oldest_first() -> None:
+    index = StoryIndex(StorySettings(max_articles=10))
+    for i in range(25):
+        index.assign(article(f"c{i}", f"headline number {i} kappa{i}",
+                             published=T0 + timedelta(minutes=i)))
+    assert len(index) == 10
+    assert index.story_of("c14") is None
+    assert index.story_of("c15") is not None
+
+
+def test_an_archive_fed_out_of_order_clusters_as_in_time_order() -> None:
+    fetched_now = datetime(2025, 1, 10, tzinfo=UTC)  # a backfill: all fetched at once
+    pairs = load_labelled(fetched=fetched_now)
+    in_order = cluster(pairs)
+    scrambled = [a for a, _ in pairs]
+    random.Random(5).shuffle(scrambled)
+    as_a_batch = StoryIndex().assign_batch(scrambled)
+    assert as_a_batch == [in_order[a.identity] for a in scrambled]
+
+
+def test_articles_one_by_one_out_of_order_keep_the_window() -> None:
+    pairs = load_labelled(fetched=datetime(2025, 1, 10, tzinfo=UTC))
+    for order in (pairs[::-1], random.Random(5).sample(pairs, len(pairs))):
+        ids = cluster(order)
+        assert ids["f01"] != ids["g01"]  # a month apart, whichever comes first
+        assert ids["k01"] != ids["l01"]
+
+    # A retelling that arrives after a later one (a slow source) still joins.
+    index = StoryIndex()
+    first = article("t1", "Typhoon Usagi slams northern Philippines",
+                    "The typhoon made landfall in Cagayan province.", T0)
+    later = article("t3", "Usagi leaves trail of damage in Cagayan",
+                    "Typhoon Usagi weakened after crossing northern Luzon.",
+                    T0 + timedelta(hours=8))
+    late = article("t2", "Cagayan evacuates thousands as Usagi hits",
+                   "Typhoon Usagi brought storm surges to Cagayan.", T0 + timedelta(hours=3))
+    assert [index.assign(a) for a in (first, later, late)] == ["t1", "t1", "t1"]
+
+
+def test_terms_are_folded_stop_word_free_and_singular() -> None:
+    terms = story_terms(article("t", "Zélensky says the missiles are coming", "Sanctions"))
+    assert {"zelensky", "missile", "sanction"} <= set(terms)
+    assert not {"the", "says", "are"} & set(terms)
+
+
+def test_assigning_a_kept_article_again_gives_its_id() -> None:
+    index = StoryIndex()
+    a = article("once", "Storm Bert floods homes in Wales")
+    assert index.assign(a) == index.assign(a) == "once"
+    assert len(index) == 1
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        StorySettings(threshold=0)
+    with pytest.raises(ValueError, match="positive"):
+        StorySettings(window=timedelta(0))
