@@ -134,26 +134,10 @@ def test_a_redirect_to_another_scheme_is_refused(feed_server: FeedServer) -> Non
         fetch(feed_server.url("/ftp"))
 
 
-def test_a_public_feed_may_not_redirect_into_a_private_network(
-    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # "localhost" plays a public host here; 127.0.0.1 is the private network.
-    async def private(url: str) -> bool:
-        return urlsplit(url).hostname == "127.0.0.1"
-
-    monkeypatch.setattr("monitor.fetch._is_private", private)
-    port = feed_server.base.rsplit(":", 1)[1]
-    feed_server.serve("/jump", b"", status=302,
-                      headers={"Location": f"http://127.0.0.1:{port}/admin"})
-    feed_server.serve("/admin", RSS)
-    with pytest.raises(FetchError, match="private network"):
-        fetch(f"http://localhost:{port}/jump")
-    assert feed_server.requests_to("/admin") == []
-
-
-def test_allow_private_permits_a_redirect_into_a_private_network(
-    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def jump_into_loopback(feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A redirect from "localhost" (playing a public host) into 127.0.0.1 (the private
+    network here); returns the redirecting URL. The target serves /intranet."""
     async def private(url: str) -> bool:
         return urlsplit(url).hostname == "127.0.0.1"
 
@@ -162,12 +146,26 @@ def test_allow_private_permits_a_redirect_into_a_private_network(
     feed_server.serve("/jump", b"", status=302,
                       headers={"Location": f"http://127.0.0.1:{port}/intranet"})
     feed_server.serve("/intranet", RSS)
+    return f"http://localhost:{port}/jump"
+
+
+def test_a_public_feed_may_not_redirect_into_a_private_network(
+    feed_server: FeedServer, jump_into_loopback: str
+) -> None:
+    with pytest.raises(FetchError, match="private network"):
+        fetch(jump_into_loopback)
+    assert feed_server.requests_to("/intranet") == []
+
+
+def test_allow_private_permits_a_redirect_into_a_private_network(
+    jump_into_loopback: str,
+) -> None:
 
     async def go() -> bytes:
         settings = FetchSettings()
         async with build_client(settings) as client:
             result = await Fetcher(client, settings).fetch(
-                "src", f"http://localhost:{port}/jump", Validators(), allow_private=True)
+                "src", jump_into_loopback, Validators(), allow_private=True)
             return result.body
 
     assert asyncio.run(go()) == RSS
