@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from monitor.errors import QueryError
 from monitor.match.evaluate import evaluate
-from monitor.match.query import And, Field, Near, Not, Or, Regex, Term, parse_query, to_text
+from monitor.match.printer import to_text
+from monitor.match.query import And, Field, Near, Not, Or, Regex, Term, parse_query
 from monitor.match.text import Document
 
 DEFAULT_FIELDS = ("title", "summary", "content")

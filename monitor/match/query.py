@@ -14,8 +14,8 @@ Operators are uppercase; ``and``/``or``/``not`` are ordinary words. A word with
 inner punctuation (``long-range``, ``Biden's``) is the phrase of its parts.
 Every error is a ``QueryError`` with the offset of the offending character.
 
-The tree is plain data (frozen dataclasses); ``to_text`` prints it back so that
-parse -> print -> parse gives the same tree. Evaluation lives in ``evaluate``.
+The tree is plain data (frozen dataclasses); ``printer.to_text`` prints it back so
+that parse -> print -> parse gives the same tree. Evaluation lives in ``evaluate``.
 """
 
 from __future__ import annotations
@@ -371,38 +371,3 @@ def has_positive(node: Node) -> bool:
     if isinstance(node, And):
         return any(has_positive(c) for c in node.children)
     return all(has_positive(c) for c in node.children)
-
-
-# --- printer ---------------------------------------------------------------------------
-
-_LEVEL = {Or: 0, And: 1, Near: 2, Not: 3, Field: 4, Term: 5, Regex: 5}
-
-
-def to_text(node: Node) -> str:
-    """Print a tree as a query that parses back to the same tree."""
-    if isinstance(node, Term):
-        inner = " ".join(w.text for w in node.words)
-        if node.quoted or len(node.words) > 1 or _looks_like_operator(inner):
-            inner = f'"{inner}"'
-        return "{" + inner + "}" if node.case_sensitive else inner
-    if isinstance(node, Regex):
-        return f"/{node.pattern}/"
-    if isinstance(node, Field):
-        return f"{node.name}:{_wrap(node.child, 4)}"
-    if isinstance(node, Not):
-        return f"NOT {_wrap(node.child, 3)}"
-    if isinstance(node, Near):
-        op = f"NEAR/{node.distance}{'f' if node.ordered else ''}"
-        return f"{_wrap(node.left, 3)} {op} {_wrap(node.right, 3)}"
-    if isinstance(node, And):
-        return " AND ".join(_wrap(c, 2) for c in node.children)
-    return " OR ".join(_wrap(c, 1) for c in node.children)
-
-
-def _looks_like_operator(word: str) -> bool:
-    return word in ("AND", "OR", "NOT", "NEAR") or word.startswith("NEAR/")
-
-
-def _wrap(node: Node, level: int) -> str:
-    text = to_text(node)
-    return f"({text})" if _LEVEL[type(node)] < level else text

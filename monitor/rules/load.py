@@ -13,12 +13,13 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from monitor.durations import Rate, parse_duration, parse_rate
 from monitor.errors import QueryError, RuleError, RuleSetError
-from monitor.match.query import Node, Term, parse_query
+from monitor.match.query import Node, parse_query
 from monitor.match.text import FIELDS
+from monitor.rules.lint import likely_mistakes
 from monitor.rules.model import Dedupe, Example, Origin, Rule, RuleSet
 from monitor.rules.yamlsource import (
     YamlDocument,
@@ -38,8 +39,6 @@ RULE_KEYS = (
     "enabled", "tags",
 )
 RULE_FIELDS = (*FIELDS, "text")
-# Short acronyms that, written in lowercase, are also ordinary words.
-AMBIGUOUS_ACRONYMS = frozenset({"us", "un", "it", "who", "am", "pm", "eu", "uk"})
 
 T = TypeVar("T")
 
@@ -292,16 +291,11 @@ class _FileReader:
         return tree
 
     def lint(self, tree: Node, value: YScalar, key: str) -> None:
-        for term in _terms(tree):
-            if (len(term.words) == 1 and not term.case_sensitive
-                    and term.words[0].literal in AMBIGUOUS_ACRONYMS):
-                assert self.doc is not None
-                where = scalar_offset_position(self.doc, value, term.offset)
-                word = term.words[0].text
-                self.warnings.append(RuleError(
-                    self.path, where.line, where.col,
-                    f"{key}: {word!r} also matches the ordinary word; write {{{word.upper()}}}"
-                    " for the acronym", severity="warning"))
+        assert self.doc is not None
+        for offset, message in likely_mistakes(tree):
+            where = scalar_offset_position(self.doc, value, offset)
+            self.warnings.append(RuleError(self.path, where.line, where.col,
+                                           f"{key}: {message}", severity="warning"))
 
     def examples(self, node: YMap) -> tuple[list[Example], list[Example]]:
         value = self.value(node, "examples")
@@ -382,17 +376,6 @@ class _FileReader:
         except ValueError as exc:
             self.error(self.value(node, "throttle") or node, f"throttle: {exc}")
             return None
-
-
-def _terms(node: Any) -> Iterable[Term]:
-    if isinstance(node, Term):
-        yield node
-        return
-    for child in getattr(node, "children", ()):
-        yield from _terms(child)
-    for attr in ("child", "left", "right"):
-        if hasattr(node, attr):
-            yield from _terms(getattr(node, attr))
 
 
 def _key_origin(path: Path, node: YMap, key: str) -> Origin:
