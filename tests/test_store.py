@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -245,3 +246,16 @@ def test_a_long_backlog_in_one_channel_does_not_starve_another(store: Store) -> 
                      [planned("late", (alert(channel="up", story="late"), "late"))], NOW)
     claimed = store.outbox.claim_due(NOW, 5, timedelta(minutes=5))
     assert [d.alert.channel for d in claimed] == ["up"]
+
+
+def test_the_story_index_reloads_recent_and_recently_fetched_articles(store: Store) -> None:
+    recent = replace(article("recent"), published=NOW - timedelta(hours=1))
+    archive = replace(article("archive"), published=NOW - timedelta(days=400))
+    old = replace(article("old"), published=NOW - timedelta(days=400),
+                  fetched=NOW - timedelta(days=30))
+    batch = [NewArticle(a, f"story-{a.identity}", (), ()) for a in (recent, archive, old)]
+    store.save_batch(SourceState("wire", "u"), batch, NOW)
+    since = NOW - timedelta(hours=72)
+    reloaded = [(a.identity, story) for rows in store.stories_since(since) for a, story in rows]
+    assert reloaded == [("recent", "story-recent"), ("archive", "story-archive")]
+    assert [a.identity for rows in store.articles_since(since) for a in rows] == ["recent"]

@@ -261,16 +261,19 @@ class Store:
     def articles_since(self, since: datetime, batch: int = 500) -> Iterator[list[Article]]:
         """Stored articles published at or after ``since`` (fetched, for those without a
         publication time), in id order, ``batch`` at a time."""
-        for rows in self._rows_since(since, batch):
+        for rows in self._rows_since(_published_since(since), batch):
             yield [_stored_article(row) for row in rows]
 
     def stories_since(self, since: datetime,
                       batch: int = 2000) -> Iterator[list[tuple[Article, str]]]:
-        """Like ``articles_since``, with each article's story id (to rebuild the index)."""
-        for rows in self._rows_since(since, batch):
+        """Articles published *or fetched* since ``since``, with their story ids (to
+        rebuild the story index: an archive fetched lately is still being clustered)."""
+        recent = or_(_published_since(since), articles.c.fetched_at >= since)
+        for rows in self._rows_since(recent, batch):
             yield [(_stored_article(row), str(row["story_id"])) for row in rows]
 
-    def _rows_since(self, since: datetime, batch: int) -> Iterator[Sequence[RowMapping]]:
+    def _rows_since(self, condition: ColumnElement[bool],
+                    batch: int) -> Iterator[Sequence[RowMapping]]:
         """Keyset pagination: one short transaction per batch, none held open while the
         caller works on a batch, and never more than one batch in memory."""
         if batch < 1:
@@ -280,7 +283,7 @@ class Store:
             with self.transaction() as conn:
                 rows = conn.execute(
                     select(articles)
-                    .where(articles.c.id > after, _published_since(since))
+                    .where(articles.c.id > after, condition)
                     .order_by(articles.c.id)
                     .limit(batch)
                 ).mappings().all()
