@@ -53,6 +53,20 @@ def parse_rate(text: str) -> Rate:
     return Rate(int(m.group(1)), parse_duration(m.group(2)))
 
 
+def describe(value: timedelta) -> str:
+    """A duration for people to read in a log line or an alert: 45s, 90m, 6h00m, 3d2h."""
+    seconds = int(value.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24}h"
+
+
 def format_duration(value: timedelta) -> str:
     """The shortest exact spelling: ``timedelta(hours=72)`` -> ``"3d"``."""
     seconds = int(value.total_seconds())

@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -145,7 +147,6 @@ class Fetcher:
                     content_type=response.headers.get("Content-Type"),
                     etag=response.headers.get("ETag"),
                     last_modified=response.headers.get("Last-Modified"),
-                    headers=tuple(response.headers.items()),
                 )
         except httpx.TimeoutException as exc:
             raise FetchError(source, url, f"timed out ({type(exc).__name__})",
@@ -232,16 +233,19 @@ def _status_error(source: str, url: str, response: httpx.Response) -> FetchError
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date
+    (``now`` is a Unix time; a date without a zone is UTC); ``None`` if unreadable."""
+    if not value or not value.strip():
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from monitor.config import HealthSettings
+from monitor.durations import describe
 from monitor.plan import PlannedAlert
 from monitor.records import Alert
 from monitor.severity import Severity
@@ -47,7 +48,7 @@ def after_failure(
         return state, None
     event = HealthEvent(
         "failing",
-        f"{before.name} has failed for {_span(now - since)}"
+        f"{before.name} has failed for {describe(now - since)}"
         f" ({after.consecutive_failures} attempts): {after.last_error}",
         f"{before.name}:failing:{since.isoformat()}",
     )
@@ -64,12 +65,12 @@ def after_success(
     if before.health_alert == "failing":
         since = before.failing_since or now
         return replace(state, health_alert=None), HealthEvent(
-            "recovered", f"{before.name} works again after failing for {_span(now - since)}",
+            "recovered", f"{before.name} works again after failing for {describe(now - since)}",
             f"{before.name}:failing:{since.isoformat()}:recovered")
     if before.health_alert == "silent" and new_items:
         quiet_since = before.last_new_at or now
         return replace(state, health_alert=None), HealthEvent(
-            "recovered", f"{before.name} has new items again after {_span(now - quiet_since)}",
+            "recovered", f"{before.name} has new items again after {describe(now - quiet_since)}",
             f"{before.name}:silent:{quiet_since.isoformat()}:recovered")
     expected = _expected_gap(state, expect_every, policy)
     last = state.last_new_at
@@ -77,8 +78,8 @@ def after_success(
             and last is not None and now - last > expected * policy.silence_factor):
         return replace(state, health_alert="silent"), HealthEvent(
             "silent",
-            f"{before.name} has had no new item for {_span(now - last)} (usually one every"
-            f" {_span(expected)}): is the feed dead, or has it moved?",
+            f"{before.name} has had no new item for {describe(now - last)} (usually one every"
+            f" {describe(expected)}): is the feed dead, or has it moved?",
             f"{before.name}:silent:{last.isoformat()}")
     return state, None
 
@@ -116,13 +117,3 @@ def health_alerts(event: HealthEvent, source: str, url: str, channels: Sequence[
         )
         alerts.append(PlannedAlert(alert, alert.story_id, "none", in_digest=False, hold=False))
     return tuple(alerts)
-
-
-def _span(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 120:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    return f"{hours // 24}d{hours % 24}h"

@@ -18,6 +18,7 @@ from typing import Any
 
 from monitor import health
 from monitor.config import HealthSettings, SourceSettings
+from monitor.durations import describe
 from monitor.errors import FetchError, ParseError, SourceError
 from monitor.fetch import Fetcher, Validators
 from monitor.match.matcher import Matcher
@@ -190,14 +191,5 @@ async def _failed(
         alerts = health.health_alerts(event, error.source, error.url, ctx.health_channels, now)
     await ctx.db(ctx.store.record_failure, failed, now, alerts)
     log.error("source %s (%s): %s; failure %d, next try in %s", error.source, error.url,
-              error.reason, failures, _human(backoff))
+              error.reason, failures, describe(backoff))
     return PollReport(state.name, alerts=len(alerts), error=str(error))
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"

@@ -31,8 +31,7 @@ import re
 import ssl
 from collections import OrderedDict
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from socket import gaierror
 from typing import Any, Protocol, cast
 from urllib.error import URLError
@@ -51,6 +50,7 @@ from monitor.channels.slack_blocks import (
     template_message,
 )
 from monitor.errors import ChannelError, ChannelFailure
+from monitor.fetch import parse_retry_after
 from monitor.records import Alert, Digest
 from monitor.templates import render_template
 
@@ -239,20 +239,8 @@ def _secret_forms(token: str, webhook: str) -> list[str]:
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
     """Retry-After as seconds from ``now``: delta-seconds or an HTTP date, capped."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    seconds = parse_retry_after(value, now.timestamp() if now is not None else None)
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
