@@ -100,6 +100,14 @@ class DeliverySettings(_Section):
     batch: int = Field(default=50, gt=0)
 
 
+class HttpSettings(_Section):
+    """The optional health and metrics endpoint (see docs/operations.md)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9874, ge=0, le=65535)  # 0: any free port (it is logged)
+
+
 class SourceSettings(_Section):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     url: str
@@ -169,6 +177,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     health: HealthSettings = HealthSettings()
     stories: StoriesSettings = StoriesSettings()
+    http: HttpSettings = HttpSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
     channels: dict[str, ChannelSettings] = Field(default_factory=_default_channels)
 

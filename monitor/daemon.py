@@ -5,7 +5,8 @@ channels, clock) and does no I/O in its constructor, so tests run the whole
 service in-process. ``run_once`` is one full cycle (``newsmon run --once``);
 ``run`` is the long-running form on an APScheduler ``AsyncIOScheduler``: one job
 per source (its interval plus jitter), one delivery job (woken early whenever a
-poll commits new alerts).
+poll commits new alerts). With ``http.enabled``, ``run`` also serves ``/healthz``
+and ``/metrics`` (``monitor.observe``) for as long as it runs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from monitor.config import Settings, SourceSettings
 from monitor.deliver import Deliverer, DeliveryReport
 from monitor.fetch import Fetcher
 from monitor.match.matcher import Matcher
+from monitor.observe.endpoint import Endpoint, Response
+from monitor.observe.healthz import Health, HealthFacts, assess
+from monitor.observe.metrics import CONTENT_TYPE, Metrics
 from monitor.pipeline import PollContext, PollReport, poll_source
 from monitor.plan import Planner
 from monitor.rules.model import RuleSet
@@ -39,6 +43,7 @@ log = logging.getLogger("newsmon.daemon")
 
 T = TypeVar("T")
 MAX_JITTER = timedelta(seconds=60)
+STORE_DEADLINE = 5.0  # seconds a health check or a scrape waits for the store
 
 
 def utc_now() -> datetime:
@@ -75,12 +80,18 @@ class Daemon:
         self._fetcher = Fetcher(client, settings.fetch)
         self._stories = StoryIndex(StorySettings(window=settings.stories.window,
                                                  threshold=settings.stories.threshold))
+        self.metrics = Metrics()
+        self.metrics.declare([s.name for s in self.enabled_sources],
+                             [r.id for r in rules.rules], channels)
         self._context = self._poll_context(rules)
         self._deliverer = self._build_deliverer(rules)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
         self._scheduler: AsyncIOScheduler | None = None
         self._delivering = False
         self._delivery_wanted = False
+        self._endpoint: Endpoint | None = None
+        self._running_since: datetime | None = None
+        self._last_poll: datetime | None = None
 
     def _poll_context(self, rules: RuleSet) -> PollContext:
         planner = Planner(rules.by_id(), self.settings.channels, self.settings.defaults.channels)
@@ -100,7 +111,7 @@ class Daemon:
     def _build_deliverer(self, rules: RuleSet) -> Deliverer:
         throttles = {r.id: r.throttle for r in rules.rules if r.throttle is not None}
         return Deliverer(self.store.outbox, self.db, self.channels, self.settings.channels,
-                         throttles, self.settings.delivery, self.clock)
+                         throttles, self.settings.delivery, self.clock, self.metrics)
 
     async def db(self, function: Callable[..., T], *args: Any) -> T:
         """Run a store call on the database thread (the event loop never blocks on SQL)."""
@@ -142,19 +153,27 @@ class Daemon:
 
     async def poll(self, source: SourceSettings, *, ignore_backoff: bool = False) -> PollReport:
         async with self._limit:
-            try:
-                return await poll_source(
-                    self._context,
-                    source,
-                    self.settings.source_interval(source),
-                    self.settings.source_max_age(source),
-                    ignore_backoff=ignore_backoff,
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a bug must cost one poll, never the daemon
-                log.exception("source %s (%s): poll failed unexpectedly", source.name, source.url)
-                return PollReport(source.name, error=f"internal error: {exc!r}")
+            started = asyncio.get_running_loop().time()
+            report = await self._poll(source, ignore_backoff)
+            self._last_poll = self.clock()
+            self.metrics.observe_poll(report, asyncio.get_running_loop().time() - started,
+                                      self._last_poll)
+            return report
+
+    async def _poll(self, source: SourceSettings, ignore_backoff: bool) -> PollReport:
+        try:
+            return await poll_source(
+                self._context,
+                source,
+                self.settings.source_interval(source),
+                self.settings.source_max_age(source),
+                ignore_backoff=ignore_backoff,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must cost one poll, never the daemon
+            log.exception("source %s (%s): poll failed unexpectedly", source.name, source.url)
+            return PollReport(source.name, error=f"internal error: {exc!r}")
 
     async def run_once(self) -> CycleReport:
         """Poll every enabled source once, then deliver everything due."""
@@ -205,15 +224,69 @@ class Daemon:
                     misfire_grace_time=3600,
                 )
         scheduler.start()
+        self._running_since = self.clock()
         log.info("newsmon running: %d sources, %d rules, channels: %s",
                  len(self.enabled_sources), len(self.rules.rules), ", ".join(self.channels))
         try:
+            await self._start_endpoint()
             await stop.wait()
         finally:
+            if self._endpoint is not None:
+                await self._endpoint.stop()
+                self._endpoint = None
             scheduler.shutdown(wait=False)
             self._scheduler = None
             # Let cancelled jobs unwind before the store closes.
             await asyncio.sleep(0)
+
+    # --- health and metrics ---------------------------------------------------------------
+
+    async def _start_endpoint(self) -> None:
+        http = self.settings.http
+        if not http.enabled:
+            return
+        self._endpoint = Endpoint(http.host, http.port,
+                                  {"/healthz": self._healthz, "/metrics": self._metrics})
+        await self._endpoint.start()
+
+    @property
+    def endpoint_port(self) -> int | None:
+        """The port ``/healthz`` and ``/metrics`` are served on while ``run`` runs."""
+        return self._endpoint.port if self._endpoint is not None else None
+
+    async def health(self) -> Health:
+        store_error: str | None = None
+        try:
+            await asyncio.wait_for(self.db(self.store.ping), STORE_DEADLINE)
+        except TimeoutError:
+            store_error = f"no answer within {STORE_DEADLINE:.0f}s"
+        except Exception as exc:
+            store_error = _one_line(exc)
+        intervals = [self.settings.source_interval(s) for s in self.enabled_sources]
+        scheduler = self._scheduler
+        return assess(HealthFacts(
+            scheduler_running=scheduler is not None and scheduler.running,
+            store_error=store_error,
+            running_since=self._running_since,
+            last_poll=self._last_poll,
+            stale_after=(2 * max(intervals) + self.settings.fetch.total_timeout
+                         if intervals else None),
+            now=self.clock(),
+        ))
+
+    async def _healthz(self) -> Response:
+        health = await self.health()
+        return Response.json(health.status_code, health.body)
+
+    async def _metrics(self) -> Response:
+        try:
+            counts = await asyncio.wait_for(self.db(self.store.outbox.unsent_counts),
+                                            STORE_DEADLINE)
+        except Exception as exc:
+            log.warning("metrics: the outbox could not be read: %s", _one_line(exc))
+            counts = None
+        self.metrics.set_outbox(counts)
+        return Response(200, self.metrics.render(), CONTENT_TYPE)
 
     async def _poll_job(self, source: SourceSettings) -> None:
         report = await self.poll(source)
@@ -254,3 +327,9 @@ class Daemon:
             log.exception("delivery round failed unexpectedly; the next round retries")
         finally:
             self._delivering = False
+
+
+def _one_line(exc: BaseException) -> str:
+    """A store error as one short line (the driver's own message, not SQLAlchemy's story)."""
+    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__

@@ -27,7 +27,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.triggers.base import BaseTrigger
 
@@ -56,6 +56,29 @@ class DeliveryReport:
     held: int = 0
 
 
+class DeliveryObserver(Protocol):
+    """Told of every send (``monitor.observe.metrics.Metrics`` is one)."""
+
+    def sent(self, channel: str, seconds: float, delay: float) -> None: ...
+    def send_failed(self, channel: str, kind: str) -> None: ...
+    def gave_up(self, channel: str) -> None: ...
+    def digested(self, channel: str, alerts: int) -> None: ...
+
+
+class _Unobserved:
+    def sent(self, channel: str, seconds: float, delay: float) -> None:
+        pass
+
+    def send_failed(self, channel: str, kind: str) -> None:
+        pass
+
+    def gave_up(self, channel: str) -> None:
+        pass
+
+    def digested(self, channel: str, alerts: int) -> None:
+        pass
+
+
 def retry_delay(attempts: int, retry_after: float | None = None) -> timedelta:
     """Exponential backoff with jitter, at least what the channel asked for."""
     base = min(FIRST_RETRY * (2 ** max(0, attempts - 1)), MAX_RETRY)
@@ -75,7 +98,9 @@ class Deliverer:
         rule_throttles: Mapping[str, Rate],
         settings: DeliverySettings,
         clock: Callable[[], datetime],
+        observer: DeliveryObserver | None = None,
     ) -> None:
+        self._observer: DeliveryObserver = observer or _Unobserved()
         self._outbox = outbox
         self._db = db
         self._channels = channels
@@ -147,18 +172,24 @@ class Deliverer:
     async def _send(self, channel: Channel, delivery: Delivery) -> str:
         await self._pace(channel)
         alert = delivery.alert
+        started = asyncio.get_running_loop().time()
         try:
             remote_id = await channel.send(alert, delivery.thread)
         except ChannelError as exc:
+            self._observer.send_failed(channel.name, exc.kind.value)
             if exc.permanent:
                 return await self._stop_channel(delivery, exc)
             return await self._fail_or_retry(delivery, str(exc), exc.retry_after)
         except Exception as exc:  # a channel bug must cost a retry, never the round
             log.exception("channel %s raised unexpectedly", channel.name)
+            self._observer.send_failed(channel.name, "internal")
             return await self._fail_or_retry(delivery, f"internal error: {exc!r}", None)
         finally:
             self._last_send[channel.name] = asyncio.get_running_loop().time()
-        await self._db(self._outbox.mark_sent, delivery.outbox_id, self._clock(), remote_id)
+        now = self._clock()
+        await self._db(self._outbox.mark_sent, delivery.outbox_id, now, remote_id)
+        self._observer.sent(channel.name, asyncio.get_running_loop().time() - started,
+                            (now - delivery.created).total_seconds())
         log.info("sent %s %s for rule %s to channel %s", alert.kind.replace("_", "-"),
                  delivery.outbox_id, alert.rule_id, alert.channel)
         return "sent"
@@ -212,6 +243,7 @@ class Deliverer:
         now = self._clock()
         if now - delivery.created >= self._settings.max_age:
             await self._db(self._outbox.mark_failed, delivery.outbox_id, reason)
+            self._observer.gave_up(delivery.alert.channel)
             log.error("gave up on alert %s to channel %s after %d attempts: %s",
                       delivery.outbox_id, delivery.alert.channel, delivery.attempts, reason)
             return "failed"
@@ -252,5 +284,6 @@ class Deliverer:
                       name, len(rows), exc)
             return 0
         await self._db(self._outbox.mark_digested, name, [i for i, _ in rows], now)
+        self._observer.digested(name, len(rows))
         log.info("sent digest of %d alerts to channel %s", len(rows), name)
         return len(rows)

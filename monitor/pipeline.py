@@ -61,6 +61,7 @@ class PollReport:
     not_modified: bool = False
     skipped_backoff: bool = False
     error: str | None = None
+    hits: tuple[str, ...] = ()  # the rule of each hit on a new article (for metrics)
 
 
 async def poll_source(
@@ -105,7 +106,8 @@ async def poll_source(
     outcome = await ctx.db(ctx.store.save_batch, new_state, batch, now, health)
     log.info("source %s: %d items, %d new, %d alerts", source.name, len(articles),
              outcome.articles_stored, outcome.alerts_created)
-    return PollReport(source.name, len(articles), outcome.articles_stored, outcome.alerts_created)
+    return PollReport(source.name, len(articles), outcome.articles_stored, outcome.alerts_created,
+                      hits=tuple(hit.rule_id for item in batch for hit in item.hits))
 
 
 async def _fetch_feed(

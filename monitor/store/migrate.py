@@ -13,9 +13,9 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Table, inspect, select, text
 
 from monitor.errors import StoreError
-from monitor.store.schema import channel_state, meta, metadata, outbox, sources
+from monitor.store.schema import channel_state, meta, metadata, outbox, silences, sources
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _add_columns(conn: Connection, table: Table, names: list[str]) -> None:
@@ -50,8 +50,14 @@ def _v2_to_v3(conn: Connection) -> None:
                                  "gaps_seen", "health_alert"])
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """Silences, and the silence an alert was planned under."""
+    _add_columns(conn, outbox, ["silence_id"])
+    silences.create(conn)
+
+
 # STEPS[n] upgrades a database from version n to n + 1.
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def stored_version(conn: Connection) -> int | None:

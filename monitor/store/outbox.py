@@ -10,7 +10,8 @@ claimant only, with a lease, so several workers (or nodes) never send the same
 row, and a crash mid-send means a resend after the lease, never a loss. Rows of a
 channel are claimed in order: a row waiting for its retry holds back the rows
 behind it. ``held`` rows wait for the channel's digest; ``deferred`` rows wait
-for their throttle window and hold nothing back.
+for their throttle window (or their silence's end) and hold nothing back;
+``silenced`` rows were dropped by a silence and are kept as a record.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from monitor.records import Alert, Delivery
+from monitor.silence import Silence, silencing
 from monitor.store.schema import channel_state, outbox
+from monitor.store.silences import active_silences
 
 if TYPE_CHECKING:
     from monitor.plan import PlannedAlert
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
 Insert = Callable[[Any], Any]
 OPEN_STATUSES = ("pending", "sending", "deferred")
+UNSENT_STATUSES = (*OPEN_STATUSES, "held", "failed", "silenced")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +60,21 @@ def file_alerts(
     planned: Sequence[PlannedAlert],
     now: datetime,
 ) -> int:
-    """Write an article's alerts (or follow-ups) in the caller's transaction; count new rows."""
+    """Write an article's alerts (or follow-ups) in the caller's transaction; count new rows.
+
+    An alert a silence covers is filed all the same, under the silence's id
+    (``monitor.silence`` says what becomes of it).
+    """
+    if not planned:
+        return 0
+    active = active_silences(conn, now)
     created = 0
     for item in planned:
         alert = item.alert
+        silence = silencing(active, alert, now)
+        if silence is not None and silence.action == "drop":
+            created += _record_dropped(conn, insert, article_id, item, silence, now)
+            continue
         row = {
             "channel": alert.channel, "rule_id": alert.rule_id, "dedupe_key": item.dedupe_key,
             "article_id": article_id, "payload": json.dumps(alert.to_json()),
@@ -67,7 +82,7 @@ def file_alerts(
             "next_attempt_at": now, "created_at": now, "kind": "alert",
             "in_digest": item.in_digest,
         }
-        if _insert_new(conn, insert, row):
+        if _insert_new(conn, insert, _held_by(row, silence)):
             created += 1
             continue
         if item.follow_ups == "none":
@@ -85,8 +100,35 @@ def file_alerts(
             status="held" if to_digest or item.hold else "pending",
             in_digest=item.in_digest or to_digest,
         )
-        created += _insert_new(conn, insert, row)
+        created += _insert_new(conn, insert, _held_by(row, silence))
     return created
+
+
+def _held_by(row: dict[str, Any], silence: Silence | None) -> dict[str, Any]:
+    """A row planned under a ``digest`` silence: into the digest, or due when it ends."""
+    if silence is None:
+        return row
+    held = {**row, "silence_id": silence.id, "last_error": f"silenced by {silence.describe()}"}
+    if row["in_digest"] or row["status"] == "held":
+        held.update(status="held", in_digest=True)
+    else:
+        held.update(status="deferred", next_attempt_at=silence.until)
+    return held
+
+
+def _record_dropped(conn: Connection, insert: Insert, article_id: int | None,
+                    item: PlannedAlert, silence: Silence, now: datetime) -> int:
+    """A row planned under a ``drop`` silence: kept as a record, never sent, and not
+    holding the story's dedupe key (the story may alert after the silence)."""
+    alert = item.alert
+    key = f"silenced:{silence.id}:{item.dedupe_key}:{alert.article_identity}"[:200]
+    return int(_insert_new(conn, insert, {
+        "channel": alert.channel, "rule_id": alert.rule_id, "dedupe_key": key,
+        "article_id": article_id, "payload": json.dumps(alert.to_json()),
+        "status": "silenced", "attempts": 0, "next_attempt_at": now, "created_at": now,
+        "kind": alert.kind, "in_digest": False, "silence_id": silence.id,
+        "last_error": f"dropped by {silence.describe()}",
+    }))
 
 
 def _insert_new(conn: Connection, insert: Insert, row: dict[str, Any]) -> bool:
@@ -280,6 +322,16 @@ class Outbox:
                 select(outbox.c.channel, outbox.c.status, func.count())
                 .group_by(outbox.c.channel, outbox.c.status)
                 .order_by(outbox.c.channel, outbox.c.status)
+            ).all()
+        return [OutboxCount(r[0], r[1], int(r[2])) for r in rows]
+
+    def unsent_counts(self) -> list[OutboxCount]:
+        """Rows per channel and status, sent ones left out (an index read, not a scan)."""
+        with self._store.transaction() as conn:
+            rows = conn.execute(
+                select(outbox.c.channel, outbox.c.status, func.count())
+                .where(outbox.c.status.in_(UNSENT_STATUSES))
+                .group_by(outbox.c.channel, outbox.c.status)
             ).all()
         return [OutboxCount(r[0], r[1], int(r[2])) for r in rows]
 

@@ -142,6 +142,8 @@ outbox = Table(
     Column("remote_id", Text),  # the channel's id of the sent message (Slack ts, Message-ID)
     Column("in_digest", Boolean, nullable=False, server_default=false()),
     Column("digested_at", UTCDateTime),
+    # version 4: the silence an alert was planned under (held for a digest, or dropped)
+    Column("silence_id", Id),
     UniqueConstraint("rule_id", "dedupe_key", "channel", name="uq_outbox_rule_key_channel"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_channel_digest", "channel", "in_digest"),
@@ -158,4 +160,23 @@ channel_state = Table(
     Column("fingerprint", String(64)),
     Column("last_sent_at", UTCDateTime),
     Column("last_digest_at", UTCDateTime),
+)
+
+
+# version 4. A time-bounded mute of one rule, source or channel, shared by every node.
+# Alerts planned while one is active are filed with its id: held for the channel's
+# digest (``action`` "digest") or recorded as ``silenced`` and not sent ("drop").
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target", String(16), nullable=False),  # rule | source | channel
+    Column("name", String(200), nullable=False),
+    Column("action", String(16), nullable=False),  # digest | drop
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),  # ended early by `newsmon silence remove`
+    Index("ix_silences_ends", "ends_at"),
 )

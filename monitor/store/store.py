@@ -41,6 +41,7 @@ from monitor.records import Article, Hit
 from monitor.store.migrate import migrate
 from monitor.store.outbox import Outbox, file_alerts
 from monitor.store.schema import articles, hits, sources
+from monitor.store.silences import Silences
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class Store:
         self.url = driver_url(url)
         self._engine: Engine | None = None
         self.outbox = Outbox(self)
+        self.silences = Silences(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Looking at the running service from outside: metrics, health, the HTTP endpoint."""

@@ -1,0 +1,259 @@
+"""The running daemon seen from outside: /metrics scraped and parsed, /healthz judged."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.channel_settings import ConsoleChannelSettings
+from monitor.channels.console import ConsoleChannel
+from monitor.config import Settings, resolve_paths
+from monitor.daemon import Daemon
+from monitor.observe.healthz import HealthFacts, assess
+from monitor.rules.load import load_rules
+from monitor.store import Store
+from tests.conftest import RULES, SEEDS, FeedServer
+from tests.tcp_proxy import TcpProxy
+
+SEED_HEADLINE = "Biden authorises Ukraine to strike Russia with US long-range missiles"
+
+
+@dataclass
+class Running:
+    daemon: Daemon
+    base: str
+    out: io.StringIO
+    initial: dict[tuple[str, tuple[tuple[str, str], ...]], float]  # before the first poll
+
+
+def make_settings(tmp_path: Path, store_url: str, sources: list[dict[str, Any]],
+                  **sections: Any) -> Settings:
+    raw = Settings(
+        storage={"url": store_url},  # type: ignore[arg-type]
+        rules={"paths": [str(RULES)]},  # type: ignore[arg-type]
+        sources=sources,  # type: ignore[arg-type]
+        defaults={"max_age": "off", "interval": "1h"},  # type: ignore[arg-type]
+        http={"enabled": True, "port": 0},  # type: ignore[arg-type]
+        **sections,
+    )
+    return resolve_paths(raw, tmp_path)
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Running]:
+    out = io.StringIO()
+    channel = ConsoleChannel("console", ConsoleChannelSettings(type="console"), out)
+    async with httpx.AsyncClient() as client:
+        daemon = Daemon(settings, load_rules(settings.rules.paths), Store(settings.storage.url),
+                        client, {"console": channel})
+        await daemon.start()
+        initial = parse(daemon.metrics.render().decode())
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop))
+        try:
+            await eventually(lambda: _true(daemon.endpoint_port is not None))
+            yield Running(daemon, f"http://127.0.0.1:{daemon.endpoint_port}", out, initial)
+        finally:
+            stop.set()
+            await task
+            await daemon.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], tries: int = 200) -> None:
+    """Wait for the daemon to get somewhere (not a timing assertion: it only bounds a hang)."""
+    for _ in range(tries):
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the daemon never got there")
+
+
+async def scrape(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{base}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return parse(response.text)
+
+
+def parse(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
+          **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@pytest.fixture
+def wire(feed_server: FeedServer) -> dict[str, Any]:
+    url = feed_server.serve("/wire.xml", (SEEDS / "feeds" / "wire.xml").read_bytes())
+    return {"name": "seed-wire", "url": url}
+
+
+def test_metrics_count_a_poll_its_articles_hits_and_deliveries(
+    tmp_path: Path, feed_server: FeedServer, wire: dict[str, Any]
+) -> None:
+    broken = {"name": "broken", "url": feed_server.serve("/broken", b"oops", status=500)}
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'state.db'}", [wire, broken])
+
+    async def go() -> tuple[dict[Any, float], dict[Any, float]]:
+        async with running(settings) as service:
+            before = service.initial
+
+            async def delivered() -> bool:
+                samples = await scrape(service.base)
+                return (value(samples, "newsmon_polls_total", source="broken", outcome="error")
+                        == 1 and value(samples, "newsmon_outbox_alerts", channel="console",
+                                       status="pending") == 0
+                        and value(samples, "newsmon_alerts_sent_total", channel="console",
+                                  via="message") > 0)
+
+            await eventually(delivered)
+            return before, await scrape(service.base)
+
+    before, after = asyncio.run(go())
+    # Every known series exists from the start, at zero.
+    assert value(before, "newsmon_rule_hits_total", rule="north-korean-troops") == 0
+    assert ("newsmon_rule_hits_total", (("rule", "north-korean-troops"),)) in before
+    assert value(after, "newsmon_polls_total", source="seed-wire", outcome="ok") == 1
+    assert value(after, "newsmon_new_articles_total", source="seed-wire") == 12
+    assert value(after, "newsmon_fetch_errors_total", source="broken") == 1
+    assert value(after, "newsmon_fetch_errors_total", source="seed-wire") == 0
+    hits = value(after, "newsmon_rule_hits_total", rule="long-range-strike-policy")
+    assert hits >= 2
+    sent = value(after, "newsmon_alerts_sent_total", channel="console", via="message")
+    assert sent >= 1
+    assert value(after, "newsmon_alerts_failed_total", channel="console") == 0
+    assert value(after, "newsmon_poll_duration_seconds_count", source="seed-wire") == 1
+    assert value(after, "newsmon_delivery_duration_seconds_count", channel="console") == sent
+    assert value(after, "newsmon_alert_delay_seconds_count", channel="console") == sent
+    assert value(after, "newsmon_store_up") == 1
+    assert value(after, "newsmon_last_poll_timestamp_seconds") > 0
+
+
+def test_the_outbox_depth_is_read_from_the_store_at_scrape_time(
+    tmp_path: Path, wire: dict[str, Any]
+) -> None:
+    # A digest-only channel: the alerts wait in the outbox as "held".
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'state.db'}", [wire], channels={
+        "console": {"type": "console", "digest": "0 8 * * *", "immediate": False}})
+
+    async def go() -> float:
+        async with running(settings) as service:
+            async def held() -> bool:
+                samples = await scrape(service.base)
+                return value(samples, "newsmon_outbox_alerts", channel="console",
+                             status="held") > 0
+
+            await eventually(held)
+            samples = await scrape(service.base)
+            return value(samples, "newsmon_outbox_alerts", channel="console", status="held")
+
+    held = asyncio.run(go())
+    store = Store(settings.storage.url).open()
+    counts = {c.status: c.count for c in store.outbox.counts()}
+    store.close()
+    assert held == counts["held"]
+
+
+def test_healthz_is_ok_while_the_daemon_runs_and_the_endpoint_stops_with_it(
+    tmp_path: Path, wire: dict[str, Any]
+) -> None:
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'state.db'}", [wire])
+
+    async def go() -> tuple[httpx.Response, httpx.Response, httpx.Response, str]:
+        async with running(settings) as service:
+            async def polled() -> bool:
+                samples = await scrape(service.base)
+                return value(samples, "newsmon_last_poll_timestamp_seconds") > 0
+
+            await eventually(polled)
+            async with httpx.AsyncClient() as http:
+                health = await http.get(f"{service.base}/healthz")
+                missing = await http.get(f"{service.base}/nothing")
+                posted = await http.post(f"{service.base}/metrics")
+            base = service.base
+        return health, missing, posted, base
+
+    health, missing, posted, base = asyncio.run(go())
+    assert health.status_code == 200
+    body = health.json()
+    assert body["status"] == "ok"
+    assert body["problems"] == []
+    assert body["scheduler"] == {"running": True}
+    assert body["store"] == {"reachable": True, "error": None}
+    assert body["last_poll"]["age_seconds"] >= 0
+    assert body["last_poll"]["stale_after_seconds"] == 2 * 3600 + 60
+    assert missing.status_code == 404
+    assert posted.status_code == 405
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/healthz")
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_healthz_says_503_and_why_when_the_store_is_unreachable(
+    tmp_path: Path, store_url: str, wire: dict[str, Any]
+) -> None:
+    proxy = TcpProxy("127.0.0.1", 5432)
+    assert "@127.0.0.1:5432/" in store_url
+    through_proxy = store_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
+    settings = make_settings(tmp_path, through_proxy, [wire])
+
+    async def go() -> tuple[httpx.Response, httpx.Response, dict[Any, float]]:
+        async with running(settings) as service:
+            async with httpx.AsyncClient() as http:
+                up = await http.get(f"{service.base}/healthz")
+                proxy.cut()
+                down = await http.get(f"{service.base}/healthz")
+            return up, down, await scrape(service.base)
+
+    up, down, samples = asyncio.run(go())
+    assert up.status_code == 200
+    assert down.status_code == 503
+    body = down.json()
+    assert body["status"] == "unhealthy"
+    assert body["store"]["reachable"] is False
+    assert body["store"]["error"]
+    assert body["problems"][0].startswith("the store does not answer: ")
+    assert value(samples, "newsmon_store_up") == 0
+
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def test_healthz_reports_a_stale_poll_and_a_stopped_scheduler() -> None:
+    stale = assess(HealthFacts(scheduler_running=True, store_error=None,
+                               running_since=NOW - timedelta(hours=5),
+                               last_poll=NOW - timedelta(hours=3),
+                               stale_after=timedelta(hours=2), now=NOW))
+    assert stale.status_code == 503
+    assert stale.body["problems"] == ["the last poll finished 10800s ago (more than 7200s)"]
+    never = assess(HealthFacts(scheduler_running=False, store_error=None,
+                               running_since=NOW - timedelta(hours=3), last_poll=None,
+                               stale_after=timedelta(hours=2), now=NOW))
+    assert never.body["problems"] == [
+        "the scheduler is not running",
+        "no poll has finished in the 10800s since start (more than 7200s)"]
+    fresh = assess(HealthFacts(scheduler_running=True, store_error=None,
+                               running_since=NOW - timedelta(minutes=1), last_poll=None,
+                               stale_after=timedelta(hours=2), now=NOW))
+    assert fresh.healthy
