@@ -14,7 +14,16 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.cli import backtest_cmd, channels_cmd, review_cmd, rules_cmd, run_cmd, status_cmd
+from monitor.cli import (
+    backtest_cmd,
+    channels_cmd,
+    review_cmd,
+    rules_cmd,
+    run_cmd,
+    silence_cmd,
+    stats_cmd,
+    status_cmd,
+)
 from monitor.errors import ConfigError, NewsmonError, RuleSetError
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
@@ -88,10 +97,58 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(channel_test)
     channel_test.set_defaults(handler=channels_cmd.test)
 
-    status = commands.add_parser("status", help="sources, outbox and rules at a glance")
+    status = commands.add_parser("status", help="sources, outbox, silences and rules at a glance")
     _config_option(status)
+    status.add_argument("--json", action="store_true",
+                        help="one JSON object (its shape: docs/operations.md)")
     status.set_defaults(handler=status_cmd.status)
+
+    stats = commands.add_parser(
+        "stats", help="hits per rule per day, the noisiest and the silent rules",
+        description="What a rule author needs to tune: each rule's hits per day over a recent"
+                    " period (with a sparkline), the noisiest rules, and the rules that had"
+                    " no hit at all.")
+    stats.add_argument("--since", type=backtest_cmd.duration, default="7d", metavar="DURATION",
+                       help="hits recorded in this last period (default: 7d)")
+    _config_option(stats)
+    stats.add_argument("--json", action="store_true", help="one JSON object")
+    stats.set_defaults(handler=stats_cmd.stats)
+
+    _silence_parser(commands)
     return parser
+
+
+def _silence_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    silence = commands.add_parser("silence", help="mute a rule, source or channel for a while")
+    silence_commands = silence.add_subparsers(dest="silence_command", required=True,
+                                              metavar="COMMAND")
+    add = silence_commands.add_parser(
+        "add", help="mute one rule, source or channel for a while",
+        description="Alerts planned while a silence covers them are recorded (see `newsmon"
+                    " status`): with --then digest they go to the channel's next digest (on a"
+                    " channel without one, they are sent when the silence ends); with --then"
+                    " drop they are kept as a record and never sent. Silences are stored in"
+                    " the state database: they survive restarts and hold for every node.")
+    which = add.add_mutually_exclusive_group(required=True)
+    which.add_argument("--rule", metavar="RULE", help="a rule's id")
+    which.add_argument("--source", metavar="SOURCE",
+                       help="a source's name (its articles are still stored and matched)")
+    which.add_argument("--channel", metavar="CHANNEL", help="a channel's name")
+    add.add_argument("--for", dest="duration", type=backtest_cmd.duration, required=True,
+                     metavar="DURATION", help="how long, e.g. 30m, 4h, 2d")
+    add.add_argument("--reason", metavar="TEXT", help="why (shown in list and status)")
+    add.add_argument("--then", choices=["digest", "drop"], default="digest",
+                     help="what becomes of the covered alerts (default: digest)")
+    _config_option(add)
+    add.set_defaults(handler=silence_cmd.add)
+    listing = silence_commands.add_parser("list", help="the active silences")
+    listing.add_argument("--json", action="store_true", help="a JSON array")
+    _config_option(listing)
+    listing.set_defaults(handler=silence_cmd.list_)
+    remove = silence_commands.add_parser("remove", help="end a silence now")
+    remove.add_argument("id", type=int, metavar="ID", help="the silence's id (see list)")
+    _config_option(remove)
+    remove.set_defaults(handler=silence_cmd.remove)
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:

@@ -1,18 +1,41 @@
-"""`newsmon status`: sources, outbox and rules at a glance. Never prints a secret."""
+"""`newsmon status [--json]`: sources, outbox, silences, rules and storage at a glance.
+
+One snapshot (``snapshot``) is built from the configuration, the rules and the
+store, then printed as text or as JSON (its shape is documented in
+docs/operations.md). Never prints a secret: the storage URL loses its
+credentials, channel settings are not shown at all.
+"""
 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from monitor.config import find_config_path, load_settings
+from monitor.cli.silence_cmd import silence_json, silence_line
+from monitor.config import Settings, find_config_path, load_settings
 from monitor.errors import RuleSetError
 from monitor.rules.load import load_rules
-from monitor.store import Store
+from monitor.store import SourceState, Store
+from monitor.store.migrate import stored_version
+
+ENDED_SILENCES = timedelta(days=7)  # ended silences stay in `status` this long
+OUTBOX_STATUSES = ("pending", "sending", "deferred", "held", "sent", "failed", "silenced")
 
 
 def status(args: argparse.Namespace) -> int:
     settings = load_settings(find_config_path(args.config))
+    now = datetime.now(UTC)
+    data = snapshot(settings, now)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(render(data, now))
+    return 0
+
+
+def snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
     store = Store(settings.storage.url).open()
     try:
         states = {s.name: s for s in store.source_states()}
@@ -20,47 +43,116 @@ def status(args: argparse.Namespace) -> int:
         channel_states = store.outbox.channel_states()
         failed = store.outbox.failed_rows(5)
         articles = store.count_articles()
+        silences = store.silences.active(now) + store.silences.ended_since(
+            now - ENDED_SILENCES, now)
+        silenced = store.silences.counts([s.id for s in silences])
+        with store.transaction() as conn:
+            version = stored_version(conn)
     finally:
         store.close()
-    now = datetime.now(UTC)
-    print(f"storage: {_storage_label(settings.storage.url)} ({articles} articles)")
-    print("\nsources:")
-    for source in settings.sources:
-        state = states.get(source.name)
-        flag = "" if source.enabled else " (disabled)"
-        if state is None:
-            print(f"  {source.name}{flag}: never polled")
-            continue
-        line = f"  {source.name}{flag}: last success {_ago(state.last_success_at, now)}"
-        if state.feed_url:
-            line += f" (feed discovered on the page: {state.feed_url})"
-        if state.consecutive_failures:
-            line += (f", {state.consecutive_failures} failures in a row, next try "
-                     f"{_ago(state.next_poll_at, now)}; last error: {state.last_error}")
-        print(line)
-    print("\nchannels:")
-    per_channel: dict[str, list[str]] = {}
+    per_channel: dict[str, dict[str, int]] = {
+        name: dict.fromkeys(OUTBOX_STATUSES, 0) for name in settings.channels}
     for count in counts:
-        per_channel.setdefault(count.channel, []).append(f"{count.count} {count.status}")
-    for name in sorted(set(settings.channels) | set(per_channel)):
-        channel_state = channel_states.get(name)
-        line = f"  {name}: " + (", ".join(per_channel.get(name, [])) or "no alerts yet")
-        if channel_state is not None and channel_state.failing_since is not None:
-            line += (f"; FAILING since {_ago(channel_state.failing_since, now)}:"
-                     f" {channel_state.error}"
-                     f" (fix the settings or run `newsmon channels test {name}`)")
-        print(line)
-    if failed:
-        print("\nlatest failed alerts:")
-        for channel, rule, error in failed:
-            print(f"  {channel} / {rule}: {error}")
+        per_channel.setdefault(count.channel, dict.fromkeys(OUTBOX_STATUSES, 0))[
+            count.status] = count.count
+    channels = []
+    for name in sorted(per_channel):
+        state = channel_states.get(name)
+        failing = state is not None and state.failing_since is not None
+        channels.append({
+            "name": name, "configured": name in settings.channels, "outbox": per_channel[name],
+            "failing_since": _iso(state.failing_since) if state and failing else None,
+            "error": state.error if state and failing else None,
+            "last_sent_at": _iso(state.last_sent_at) if state else None,
+        })
+    return {
+        "generated_at": now.isoformat(),
+        "storage": {"url": _storage_label(settings.storage.url),
+                    "backend": "sqlite" if store.single_node else "postgresql",
+                    "schema_version": version, "articles": articles},
+        "sources": [_source(settings, s.name, s.enabled, states.get(s.name))
+                    for s in settings.sources],
+        "channels": channels,
+        "failed_alerts": [{"channel": c, "rule": r, "error": e} for c, r, e in failed],
+        "silences": [silence_json(s, silenced, now) for s in sorted(silences,
+                                                                    key=lambda s: s.id)],
+        "rules": _rules(settings),
+    }
+
+
+def _source(settings: Settings, name: str, enabled: bool,
+            state: SourceState | None) -> dict[str, Any]:
+    source = next(s for s in settings.sources if s.name == name)
+    if state is None:
+        return {"name": name, "enabled": enabled, "last_success": None, "last_attempt": None,
+                "last_error": None, "consecutive_failures": 0, "next_poll": None,
+                "articles_seen": 0, "feed_url": None}
+    next_poll = state.next_poll_at if state.consecutive_failures else (
+        state.last_attempt_at + settings.source_interval(source)
+        if state.last_attempt_at else None)
+    return {
+        "name": name, "enabled": enabled,
+        "last_success": _iso(state.last_success_at), "last_attempt": _iso(state.last_attempt_at),
+        "last_error": state.last_error, "consecutive_failures": state.consecutive_failures,
+        "next_poll": _iso(next_poll) if enabled else None,
+        "articles_seen": state.articles_seen, "feed_url": state.feed_url,
+    }
+
+
+def _rules(settings: Settings) -> dict[str, Any]:
+    paths = [str(p) for p in settings.rules.paths]
     try:
         rules = load_rules(settings.rules.paths)
-        print(f"\nrules: {len(rules.rules)} loaded from "
-              f"{', '.join(str(p) for p in settings.rules.paths)}")
     except RuleSetError as exc:
-        print(f"\nrules: INVALID ({len(exc.errors)} errors; run `newsmon rules check`)")
-    return 0
+        return {"loaded": 0, "ids": [], "paths": paths, "errors": len(exc.errors)}
+    return {"loaded": len(rules.rules), "ids": [r.id for r in rules.rules], "paths": paths,
+            "errors": 0}
+
+
+def render(data: dict[str, Any], now: datetime) -> str:
+    storage = data["storage"]
+    lines = [f"storage: {storage['url']} ({storage['articles']} articles, schema version "
+             f"{storage['schema_version']})", "", "sources:"]
+    for source in data["sources"]:
+        flag = "" if source["enabled"] else " (disabled)"
+        if source["last_attempt"] is None:
+            lines.append(f"  {source['name']}{flag}: never polled")
+            continue
+        line = f"  {source['name']}{flag}: last success {_ago(source['last_success'], now)}"
+        if source["feed_url"]:
+            line += f" (feed discovered on the page: {source['feed_url']})"
+        if source["consecutive_failures"]:
+            line += (f", {source['consecutive_failures']} failures in a row, next try "
+                     f"{_ago(source['next_poll'], now)}; last error: {source['last_error']}")
+        elif source["next_poll"]:
+            line += f", next poll {_ago(source['next_poll'], now)}"
+        lines.append(line)
+    lines += ["", "channels:"]
+    for channel in data["channels"]:
+        counts = ", ".join(f"{n} {status}" for status, n in channel["outbox"].items() if n)
+        line = f"  {channel['name']}: {counts or 'no alerts yet'}"
+        if channel["failing_since"]:
+            line += (f"; FAILING since {_ago(channel['failing_since'], now)}:"
+                     f" {channel['error']}"
+                     f" (fix the settings or run `newsmon channels test {channel['name']}`)")
+        lines.append(line)
+    if data["failed_alerts"]:
+        lines += ["", "latest failed alerts:"]
+        lines += [f"  {f['channel']} / {f['rule']}: {f['error']}" for f in data["failed_alerts"]]
+    lines += ["", "silences:" if data["silences"] else "silences: none"]
+    for silence in data["silences"]:
+        lines.append(silence_line(silence, now))
+    rules = data["rules"]
+    lines.append("")
+    if rules["errors"]:
+        lines.append(f"rules: INVALID ({rules['errors']} errors; run `newsmon rules check`)")
+    else:
+        lines.append(f"rules: {rules['loaded']} loaded from {', '.join(rules['paths'])}")
+    return "\n".join(lines)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def _storage_label(url: str) -> str:
@@ -70,10 +162,10 @@ def _storage_label(url: str) -> str:
     return url
 
 
-def _ago(when: datetime | None, now: datetime) -> str:
+def _ago(when: str | None, now: datetime) -> str:
     if when is None:
         return "never"
-    seconds = int((now - when).total_seconds())
+    seconds = int((now - datetime.fromisoformat(when)).total_seconds())
     if seconds < 0:
         return f"in {-seconds}s" if -seconds < 120 else f"in {-seconds // 60}m"
     if seconds < 120:
