@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,7 +28,7 @@ from monitor.daemon import Daemon
 from monitor.observe.healthz import HealthFacts, assess
 from monitor.rules.load import load_rules
 from monitor.store import Store
-from tests.conftest import RULES, SEEDS, FeedServer
+from tests.conftest import REPO, RULES, SEEDS, FeedServer
 from tests.tcp_proxy import TcpProxy
 
 SEED_HEADLINE = "Biden authorises Ukraine to strike Russia with US long-range missiles"
@@ -257,3 +263,44 @@ def test_healthz_reports_a_stale_poll_and_a_stopped_scheduler() -> None:
                                running_since=NOW - timedelta(minutes=1), last_poll=None,
                                stale_after=timedelta(hours=2), now=NOW))
     assert fresh.healthy
+
+
+@pytest.mark.slow
+def test_a_daemon_process_serves_metrics_on_the_port_it_logs_and_stops_serving_on_sigterm(
+    tmp_path: Path, wire: dict[str, Any]
+) -> None:
+    config = tmp_path / "newsmon.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///state.db"\n[rules]\npaths = ["{RULES}"]\n'
+                      '[defaults]\nmax_age = "off"\n[http]\nenabled = true\nport = 0\n'
+                      f'[[sources]]\nname = "seed-wire"\nurl = "{wire["url"]}"\n')
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
+                               env={k: v for k, v in os.environ.items()
+                                    if not k.startswith(("NEWSMON_", "JOURNAL_", "NOTIFY_"))})
+    assert process.stderr is not None
+    try:
+        port = None
+        for line in process.stderr:  # bounded by the test's timeout if it never comes
+            found = re.search(rb"http://127\.0\.0\.1:(\d+)/healthz", line)
+            if found:
+                port = int(found.group(1))
+                break
+        assert port is not None, "the daemon never logged its port"
+        base = f"http://127.0.0.1:{port}"
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for _ in range(200):
+            samples = parse(httpx.get(f"{base}/metrics").text)
+            if value(samples, "newsmon_polls_total", source="seed-wire", outcome="ok"):
+                break
+            time.sleep(0.05)
+        assert value(samples, "newsmon_new_articles_total", source="seed-wire") == 12
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{base}/healthz")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()

@@ -20,7 +20,9 @@ from monitor.store import NewArticle, SourceState, Store
 from monitor.store.migrate import SCHEMA_VERSION, STEPS
 from monitor.store.schema import meta, metadata
 from tests.conftest import RULES, SEEDS
+from tests.test_cli import run as cli
 from tests.test_daemon import Clock, console, cycle, settings_for
+from tests.test_store import create_version_1
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -130,13 +132,9 @@ def test_a_silence_added_through_one_store_covers_alerts_filed_through_another(
 
 
 def test_a_version_3_database_gets_silences_and_keeps_its_alerts(store_url: str) -> None:
-    backend = "postgresql" if store_url.startswith("postgresql") else "sqlite"
-    ddl = (Path(__file__).parent / "fixtures" / f"schema_v1.{backend}.sql").read_text()
     engine = sa.create_engine(Store(store_url).url)
     with engine.begin() as conn:
-        for statement in ddl.split(";"):
-            if "CREATE" in statement or "INSERT" in statement:
-                conn.exec_driver_sql(statement)
+        create_version_1(conn, store_url)
         for step in (1, 2):
             STEPS[step](conn)
         conn.execute(meta.update().values(value="3"))
@@ -173,12 +171,6 @@ def write_config(tmp_path: Path, digest: bool = False) -> Path:
                       f'[[sources]]\nname = "seed-wire"\nurl = "{SEEDS / "feeds" / "wire.xml"}"\n'
                       + channel)
     return config
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_silence_add_list_and_remove_through_the_cli(

@@ -206,14 +206,19 @@ def test_a_channel_is_served_by_one_claimant_at_a_time_in_order(store: Store) ->
         "s2", "s3"]
 
 
-def test_a_version_1_database_is_upgraded_and_keeps_its_alerts(store_url: str) -> None:
+def create_version_1(conn: sa.Connection, store_url: str) -> None:
+    """The tables a version 1 newsmon made (fixtures/schema_v1.*.sql)."""
     backend = "postgresql" if store_url.startswith("postgresql") else "sqlite"
     ddl = (Path(__file__).parent / "fixtures" / f"schema_v1.{backend}.sql").read_text()
+    for statement in ddl.split(";"):
+        if "CREATE" in statement or "INSERT" in statement:
+            conn.exec_driver_sql(statement)
+
+
+def test_a_version_1_database_is_upgraded_and_keeps_its_alerts(store_url: str) -> None:
     engine = sa.create_engine(Store(store_url).url)
     with engine.begin() as conn:
-        for statement in ddl.split(";"):
-            if "CREATE" in statement or "INSERT" in statement:
-                conn.exec_driver_sql(statement)
+        create_version_1(conn, store_url)
         conn.exec_driver_sql(
             "INSERT INTO outbox (channel, rule_id, dedupe_key, payload, status, attempts,"
             " next_attempt_at, created_at) VALUES ('console', 'r1', 's1', "
