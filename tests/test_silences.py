@@ -119,6 +119,17 @@ def test_removing_a_silence_releases_what_waits_for_its_end(store: Store) -> Non
         store.silences.remove(99, later)
 
 
+def test_a_source_silence_also_covers_the_sources_health_alerts(store: Store) -> None:
+    store.silences.add("source", "wire", "drop", "known outage", "me", NOW,
+                       NOW + timedelta(hours=1))
+    health = alert(rule="source-health", source="wire", identity="")
+    filed = store.record_failure(SourceState("wire", "u", consecutive_failures=9), NOW,
+                                 [PlannedAlert(health, "health:wire:failing", "none", False,
+                                               False)])
+    assert filed == 1
+    assert by_status(store) == {("console", "silenced"): 1}
+
+
 def test_a_silence_added_through_one_store_covers_alerts_filed_through_another(
     store: Store, store_url: str
 ) -> None:

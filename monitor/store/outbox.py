@@ -27,7 +27,6 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 from monitor.records import Alert, Delivery
 from monitor.silence import Silence, silencing
 from monitor.store.schema import channel_state, outbox
-from monitor.store.silences import active_silences
 
 if TYPE_CHECKING:
     from monitor.plan import PlannedAlert
@@ -59,15 +58,13 @@ def file_alerts(
     conn: Connection, insert: Insert, article_id: int | None,
     planned: Sequence[PlannedAlert],
     now: datetime,
+    active: Sequence[Silence],
 ) -> int:
     """Write an article's alerts (or follow-ups) in the caller's transaction; count new rows.
 
-    An alert a silence covers is filed all the same, under the silence's id
-    (``monitor.silence`` says what becomes of it).
+    An alert one of the ``active`` silences covers is filed all the same, under the
+    silence's id (``monitor.silence`` says what becomes of it).
     """
-    if not planned:
-        return 0
-    active = active_silences(conn, now)
     created = 0
     for item in planned:
         alert = item.alert

@@ -41,7 +41,7 @@ from monitor.records import Article, Hit
 from monitor.store.migrate import migrate
 from monitor.store.outbox import Outbox, file_alerts
 from monitor.store.schema import articles, hits, sources
-from monitor.store.silences import Silences
+from monitor.store.silences import Silences, active_silences
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +187,10 @@ class Store:
         """Save a failed poll's state, with the operational alerts it raises."""
         with self.transaction() as conn:
             self._upsert_source(conn, state)
-            return file_alerts(conn, self.insert, None, alerts, now)
+            if not alerts:
+                return 0
+            return file_alerts(conn, self.insert, None, alerts, now,
+                               active_silences(conn, now))
 
     # --- articles ------------------------------------------------------------------------
 
@@ -210,8 +213,10 @@ class Store:
         """Store new articles with their hits and alerts, and the source's new state."""
         stored = created = 0
         with self.transaction() as conn:
+            planning = bool(health_alerts) or any(item.alerts for item in batch)
+            silences = active_silences(conn, now) if planning else []
             if health_alerts:
-                created += file_alerts(conn, self.insert, None, health_alerts, now)
+                created += file_alerts(conn, self.insert, None, health_alerts, now, silences)
             for item in batch:
                 article_id = self._insert_article(conn, item, now)
                 if article_id is None:  # stored meanwhile (another fetch): its alerts exist
@@ -228,7 +233,8 @@ class Store:
                         )
                         .on_conflict_do_nothing()
                     )
-                created += file_alerts(conn, self.insert, article_id, item.alerts, now)
+                created += file_alerts(conn, self.insert, article_id, item.alerts, now,
+                                       silences)
             self._upsert_source(conn, state)
         return BatchOutcome(stored, created)
 
