@@ -25,6 +25,7 @@ from monitor.channel_settings import ConsoleChannelSettings
 from monitor.channels.console import ConsoleChannel
 from monitor.config import Settings, resolve_paths
 from monitor.daemon import Daemon
+from monitor.observe.endpoint import Endpoint, Response
 from monitor.observe.healthz import HealthFacts, assess
 from monitor.rules.load import load_rules
 from monitor.store import Store
@@ -304,3 +305,38 @@ def test_a_daemon_process_serves_metrics_on_the_port_it_logs_and_stops_serving_o
             process.kill()
             process.wait()
         process.stderr.close()
+
+
+def test_the_endpoint_answers_head_refuses_garbage_and_is_not_held_up_by_a_silent_client(
+) -> None:
+    async def ok() -> Response:
+        return Response(200, b"fine\n")
+
+    async def go() -> tuple[bytes, bytes, bytes]:
+        endpoint = Endpoint("127.0.0.1", 0, {"/healthz": ok})
+        await endpoint.start()
+        try:
+            silent = await asyncio.open_connection("127.0.0.1", endpoint.port)  # sends nothing
+            head = await raw(endpoint.port, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            garbage = await raw(endpoint.port, b"\x16\x03\x01 not http\r\n\r\n")
+            get = await raw(endpoint.port, b"GET /healthz?verbose=1 HTTP/1.0\r\n\r\n")
+            silent[1].close()
+        finally:
+            await endpoint.stop()
+        return head, garbage, get
+
+    async def raw(port: int, request: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    head, garbage, get = asyncio.run(go())
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Content-Length: 5\r\n" in head
+    assert head.endswith(b"\r\n\r\n")  # the head only
+    assert garbage.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert get.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert get.endswith(b"\r\n\r\nfine\n")
