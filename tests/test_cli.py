@@ -10,7 +10,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.store import Store
-from tests.conftest import RULES, SEEDS, FeedServer, Route
+from tests.conftest import REPO, RULES, SEEDS, FeedServer, Route
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -235,3 +235,36 @@ def test_channels_test_of_an_unknown_channel_exits_2(
     code, _, err = run(capsys, "channels", "test", "nope", "--config", str(config))
     assert code == 2
     assert "no channel named 'nope'" in err
+
+
+def _shape(value: object) -> object:
+    """The keys of a JSON value, recursively (the first item standing for a list's items)."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return None
+
+
+def test_status_json_has_the_shape_the_operations_docs_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = SEEDS / "feeds" / "wire.xml"
+    config = tmp_path / "newsmon.toml"
+    config.write_text(f'[rules]\npaths = ["{RULES}"]\n[defaults]\nmax_age = "off"\n'
+                      f'[[sources]]\nname = "seed-wire"\nurl = "{feed}"\n')
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "silence", "add", "--rule", "north-korean-troops", "--for", "1h",
+               "--config", str(config))[0] == 0
+    assert run(capsys, "run", "--once", "--config", str(config))[0] == 0
+    code, out, _ = run(capsys, "status", "--json", "--config", str(config))
+    assert code == 0
+    data = json.loads(out)
+    docs = (REPO / "docs" / "operations.md").read_text()
+    example = json.loads(docs.split("## Status", 1)[1].split("```json", 1)[1].split("```", 1)[0])
+    assert data["silences"][0]["alerts"] == {"deferred": 2}
+    # Free-form parts: no alert failed here; a silence's alerts are counted per status.
+    data["failed_alerts"] = example["failed_alerts"]
+    data["silences"][0]["alerts"] = example["silences"][0]["alerts"]
+    assert _shape(data) == _shape(example)
+    assert data["sources"][0]["consecutive_failures"] == 0

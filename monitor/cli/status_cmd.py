@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.cli.silence_cmd import silence_json, silence_line
-from monitor.config import Settings, find_config_path, load_settings
+from monitor.config import Settings, SourceSettings, find_config_path, load_settings
 from monitor.errors import RuleSetError
 from monitor.rules.load import load_rules
 from monitor.store import SourceState, Store
@@ -70,8 +70,7 @@ def snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
         "storage": {"url": _storage_label(settings.storage.url),
                     "backend": "sqlite" if store.single_node else "postgresql",
                     "schema_version": version, "articles": articles},
-        "sources": [_source(settings, s.name, s.enabled, states.get(s.name))
-                    for s in settings.sources],
+        "sources": [_source(settings, s, states.get(s.name)) for s in settings.sources],
         "channels": channels,
         "failed_alerts": [{"channel": c, "rule": r, "error": e} for c, r, e in failed],
         "silences": [silence_json(s, silenced, now) for s in sorted(silences,
@@ -80,9 +79,9 @@ def snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
     }
 
 
-def _source(settings: Settings, name: str, enabled: bool,
+def _source(settings: Settings, source: SourceSettings,
             state: SourceState | None) -> dict[str, Any]:
-    source = next(s for s in settings.sources if s.name == name)
+    name, enabled = source.name, source.enabled
     if state is None:
         return {"name": name, "enabled": enabled, "last_success": None, "last_attempt": None,
                 "last_error": None, "consecutive_failures": 0, "next_poll": None,
