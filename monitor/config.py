@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -108,6 +109,18 @@ class HttpSettings(_Section):
     port: int = Field(default=9874, ge=0, le=65535)  # 0: any free port (it is logged)
 
 
+class LoggingSettings(_Section):
+    """How log lines are written (see docs/operations.md, "Logs")."""
+
+    format: Literal["auto", "text", "json"] = "auto"  # auto: JSON under journald, else text
+
+
+class ReloadSettings(_Section):
+    """Reloading without a restart (see docs/operations.md, "Reload")."""
+
+    watch: bool = True  # also reload when the configuration or a rule file changes
+
+
 class SourceSettings(_Section):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     url: str
@@ -178,6 +191,8 @@ class Settings(BaseSettings):
     health: HealthSettings = HealthSettings()
     stories: StoriesSettings = StoriesSettings()
     http: HttpSettings = HttpSettings()
+    logging: LoggingSettings = LoggingSettings()
+    reload: ReloadSettings = ReloadSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
     channels: dict[str, ChannelSettings] = Field(default_factory=_default_channels)
 
@@ -339,16 +354,30 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
 
 
 def channel_secrets(settings: Settings) -> list[str]:
-    """Every secret value in the configuration, so logs can redact them."""
+    """Every secret value in the configuration, so logs can redact them.
+
+    A secret URL also gives its path and its query: a webhook's secret is its path, and
+    a library may quote the path without the host.
+    """
     secrets: list[str] = []
     for channel in settings.channels.values():
         for value in channel.__dict__.values():
             values = value if isinstance(value, list) else [value]
-            secrets.extend(
-                v.get_secret_value() for v in values
-                if isinstance(v, SecretStr) and v.get_secret_value()
-            )
+            for item in values:
+                if isinstance(item, SecretStr) and item.get_secret_value():
+                    secrets.extend(_secret_forms(item.get_secret_value()))
     return secrets
+
+
+def _secret_forms(secret: str) -> list[str]:
+    forms = [secret]
+    if re.match(r"^[a-z][a-z0-9+.-]*://", secret, re.IGNORECASE):
+        try:
+            parts = urlsplit(secret)
+        except ValueError:
+            return forms
+        forms.extend(part for part in (parts.path, parts.query) if len(part.strip("/")) >= 8)
+    return forms
 
 
 def as_mapping(settings: Settings) -> Mapping[str, Any]:

@@ -3,10 +3,11 @@
 ``Daemon`` receives everything it uses (settings, rules, store, HTTP client,
 channels, clock) and does no I/O in its constructor, so tests run the whole
 service in-process. ``run_once`` is one full cycle (``newsmon run --once``);
-``run`` is the long-running form on an APScheduler ``AsyncIOScheduler``: one job
-per source (its interval plus jitter), one delivery job (woken early whenever a
-poll commits new alerts). With ``http.enabled``, ``run`` also serves ``/healthz``
-and ``/metrics`` (``monitor.observe``) for as long as it runs.
+``run`` is the long-running form on an APScheduler ``AsyncIOScheduler`` (its jobs:
+``schedule.Jobs``): one job per source, one delivery job (woken early whenever a
+poll commits new alerts), digest jobs. ``reconfigure`` swaps in a reloaded set.
+With ``http.enabled``, ``run`` also serves ``/healthz`` and ``/metrics``
+(``monitor.observe``) for as long as it runs.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from typing import Any, TypeVar
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.channels.base import Channel
 from monitor.config import Settings, SourceSettings
 from monitor.deliver import Deliverer, DeliveryReport
 from monitor.fetch import Fetcher
+from monitor.logs import about
 from monitor.match.matcher import Matcher
 from monitor.observe.endpoint import Endpoint, Response
 from monitor.observe.healthz import Health, HealthFacts, assess
@@ -36,14 +37,16 @@ from monitor.observe.metrics import CONTENT_TYPE, Metrics
 from monitor.pipeline import PollContext, PollReport, poll_source
 from monitor.plan import Planner
 from monitor.rules.model import RuleSet
+from monitor.schedule import Jobs
 from monitor.store import Store
 from monitor.stories import StoryIndex, StorySettings
 
 log = logging.getLogger("newsmon.daemon")
 
 T = TypeVar("T")
-MAX_JITTER = timedelta(seconds=60)
 STORE_DEADLINE = 5.0  # seconds a health check or a scrape waits for the store
+STOP_GRACE = timedelta(seconds=5)  # for sends under way at stop (systemd waits 15 s)
+RESTART_ONLY = ("storage", "fetch", "stories")  # sections read once, at start
 
 
 def utc_now() -> datetime:
@@ -86,9 +89,14 @@ class Daemon:
         self._context = self._poll_context(rules)
         self._deliverer = self._build_deliverer(rules)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
-        self._scheduler: AsyncIOScheduler | None = None
         self._delivering = False
         self._delivery_wanted = False
+        self._polls: set[asyncio.Task[Any]] = set()  # poll jobs in flight
+        self._sending: set[asyncio.Task[Any]] = set()  # delivery and digest jobs in flight
+        self._jobs: Jobs | None = None
+        self._digests_running = 0
+        self._retired: list[Channel] = []  # replaced at a reload; closed once unused
+        self._scheduler: AsyncIOScheduler | None = None
         self._endpoint: Endpoint | None = None
         self._running_since: datetime | None = None
         self._last_poll: datetime | None = None
@@ -144,8 +152,9 @@ class Daemon:
             log.info("stories: %d recent articles reloaded", replayed)
 
     async def close(self) -> None:
-        for channel in self.channels.values():
+        for channel in [*self._retired, *self.channels.values()]:
             await channel.close()
+        self._retired.clear()
         await self.db(self.store.close)
         self._executor.shutdown(wait=True)
 
@@ -172,7 +181,8 @@ class Daemon:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must cost one poll, never the daemon
-            log.exception("source %s (%s): poll failed unexpectedly", source.name, source.url)
+            log.exception("source %s (%s): poll failed unexpectedly", source.name, source.url,
+                          extra=about(source=source.name))
             return PollReport(source.name, error=f"internal error: {exc!r}")
 
     async def run_once(self) -> CycleReport:
@@ -186,58 +196,82 @@ class Daemon:
 
     # --- the long-running service --------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set; in-flight work is cancelled, committed work is kept."""
+    async def run(self, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
+        """Run until ``stop`` is set; call ``ready`` once the first schedule is set.
+
+        At stop, running polls are cancelled at once: a poll commits its articles, its
+        validators and its alerts in one transaction, so one cut short has changed
+        nothing and runs again after the restart. Deliveries get ``STOP_GRACE`` to
+        finish, so a message being sent is marked sent; one still running then is
+        cancelled and keeps its outbox lease: it is sent again after the restart.
+        """
         scheduler = AsyncIOScheduler(timezone=UTC, event_loop=asyncio.get_running_loop())
         self._scheduler = scheduler
-        now = self.clock()
-        for source in self.enabled_sources:
-            interval = self.settings.source_interval(source)
-            scheduler.add_job(
-                self._poll_job,
-                IntervalTrigger(seconds=interval.total_seconds(),
-                                jitter=min(interval / 10, MAX_JITTER).total_seconds()),
-                args=[source],
-                id=f"source:{source.name}",
-                next_run_time=now,
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=int(interval.total_seconds()),
-            )
-        scheduler.add_job(
-            self._delivery_job,
-            IntervalTrigger(seconds=self.settings.delivery.interval.total_seconds()),
-            id="deliver",
-            next_run_time=now,
-            max_instances=1,
-            coalesce=True,
-        )
-        for name, channel in self.settings.channels.items():
-            if channel.digest is not None and name in self.channels:
-                scheduler.add_job(
-                    self._digest_job,
-                    CronTrigger.from_crontab(channel.digest, timezone=UTC),
-                    args=[name],
-                    id=f"digest:{name}",
-                    max_instances=1,
-                    coalesce=True,
-                    misfire_grace_time=3600,
-                )
+        self._jobs = Jobs(scheduler, self._poll_job, self._delivery_job, self._digest_job)
+        self._jobs.sync(self.settings, self.channels, self.clock())
         scheduler.start()
         self._running_since = self.clock()
-        log.info("newsmon running: %d sources, %d rules, channels: %s",
-                 len(self.enabled_sources), len(self.rules.rules), ", ".join(self.channels))
+        log.info("newsmon running: %s", self.summary())
         try:
             await self._start_endpoint()
+            if ready is not None:
+                ready()
             await stop.wait()
         finally:
             if self._endpoint is not None:
                 await self._endpoint.stop()
                 self._endpoint = None
-            scheduler.shutdown(wait=False)
+            scheduler.pause()  # no new job starts from here on
+            for poll in list(self._polls):
+                poll.cancel()
+            sending = {t for t in self._sending if not t.done()}
+            if sending:
+                log.info("waiting up to %ds for the alerts being sent",
+                         STOP_GRACE.total_seconds())
+                await asyncio.wait(sending, timeout=STOP_GRACE.total_seconds())
+            scheduler.shutdown(wait=False)  # cancels the jobs still running
             self._scheduler = None
-            # Let cancelled jobs unwind before the store closes.
-            await asyncio.sleep(0)
+            self._jobs = None
+            cancelled = {t for t in self._polls | self._sending if not t.done()}
+            if cancelled:
+                # Let cancelled jobs unwind before the store closes.
+                await asyncio.wait(cancelled, timeout=1)
+
+    def summary(self) -> str:
+        return (f"{len(self.enabled_sources)} sources, {len(self.rules.rules)} rules,"
+                f" channels: {', '.join(self.channels) or 'none'}")
+
+    async def alive(self) -> bool:
+        """The event loop turns and the store answers (what the systemd watchdog checks)."""
+        try:
+            await self.db(self.store.ping)
+        except Exception as exc:
+            log.error("the state database does not answer: %s", type(exc).__name__)
+            return False
+        return True
+
+    async def reconfigure(self, settings: Settings, rules: RuleSet,
+                          channels: Mapping[str, Channel]) -> None:
+        """Run with a new, validated set from now on; polls already running finish as they were.
+
+        ``[storage]``, ``[fetch]`` and ``[stories]`` are read at start only: a change
+        there is logged and waits for a restart.
+        """
+        fixed = {name: getattr(self.settings, name) for name in RESTART_ONLY}
+        for name, value in fixed.items():
+            if getattr(settings, name) != value:
+                log.warning("[%s] changed: it takes effect when newsmon restarts", name)
+        self.settings = settings.model_copy(update=fixed)
+        self.rules = rules
+        self.metrics.declare([s.name for s in self.enabled_sources], [r.id for r in rules.rules],
+                             channels)
+        self._retired.extend(c for n, c in self.channels.items() if channels.get(n) is not c)
+        self.channels = channels
+        self._context = self._poll_context(rules)
+        self._deliverer = self._build_deliverer(rules)
+        if self._jobs is not None:
+            self._jobs.sync(self.settings, self.channels, self.clock())
+        log.info("reloaded: %s", self.summary())
 
     # --- health and metrics ---------------------------------------------------------------
 
@@ -288,21 +322,35 @@ class Daemon:
         self.metrics.set_outbox(counts)
         return Response(200, self.metrics.render(), CONTENT_TYPE)
 
+    @staticmethod
+    def _track(running: set[asyncio.Task[Any]]) -> None:
+        """Count the current job in ``running`` until it ends (for ``run``'s stop)."""
+        task = asyncio.current_task()
+        if task is not None:
+            running.add(task)
+            task.add_done_callback(running.discard)
+
     async def _poll_job(self, source: SourceSettings) -> None:
+        self._track(self._polls)
         report = await self.poll(source)
         if report.alerts:
             self._wake_delivery()
 
     def _wake_delivery(self) -> None:
         self._delivery_wanted = True
-        if not self._delivering and self._scheduler is not None:
-            self._scheduler.modify_job("deliver", next_run_time=self.clock())
+        if not self._delivering and self._jobs is not None:
+            self._jobs.wake_delivery(self.clock())
 
     async def _digest_job(self, name: str) -> None:
+        self._track(self._sending)
+        self._digests_running += 1
         try:
             await self._deliverer.send_digest(name)
         except Exception:
-            log.exception("digest for channel %s failed unexpectedly", name)
+            log.exception("digest for channel %s failed unexpectedly", name,
+                          extra=about(channel=name))
+        finally:
+            self._digests_running -= 1
 
     async def send_due_digests(self) -> int:
         """Send each digest whose scheduled time has passed since its last one (``--once``)."""
@@ -316,8 +364,10 @@ class Daemon:
         return sent
 
     async def _delivery_job(self) -> None:
+        self._track(self._sending)
         self._delivering = True
         try:
+            await self._close_retired()
             while True:
                 self._delivery_wanted = False
                 await self._deliverer.deliver_due()
@@ -327,6 +377,14 @@ class Daemon:
             log.exception("delivery round failed unexpectedly; the next round retries")
         finally:
             self._delivering = False
+
+    async def _close_retired(self) -> None:
+        """Close channels a reload replaced, once no delivery or digest can be using them."""
+        if self._digests_running or not self._retired:
+            return
+        retired, self._retired = self._retired, []
+        for channel in retired:
+            await channel.close()
 
 
 def _one_line(exc: BaseException) -> str:

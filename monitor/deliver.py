@@ -36,6 +36,7 @@ from monitor.channels.base import Channel
 from monitor.config import DeliverySettings
 from monitor.durations import Rate
 from monitor.errors import ChannelError
+from monitor.logs import about
 from monitor.records import Delivery, Digest
 from monitor.store import Outbox
 
@@ -122,7 +123,8 @@ class Deliverer:
                 failing.add(name)
             else:  # its settings changed since: try it again
                 await self._db(self._outbox.clear_failing, name)
-                log.info("channel %s: settings changed, sending to it again", name)
+                log.info("channel %s: settings changed, sending to it again", name,
+                         extra=about(channel=name))
         return failing
 
     async def deliver_due(self) -> DeliveryReport:
@@ -181,7 +183,8 @@ class Deliverer:
                 return await self._stop_channel(delivery, exc)
             return await self._fail_or_retry(delivery, str(exc), exc.retry_after)
         except Exception as exc:  # a channel bug must cost a retry, never the round
-            log.exception("channel %s raised unexpectedly", channel.name)
+            log.exception("channel %s raised unexpectedly", channel.name,
+                          extra=about(channel=channel.name))
             self._observer.send_failed(channel.name, "internal")
             return await self._fail_or_retry(delivery, f"internal error: {exc!r}", None)
         finally:
@@ -191,7 +194,8 @@ class Deliverer:
         self._observer.sent(channel.name, asyncio.get_running_loop().time() - started,
                             (now - delivery.created).total_seconds())
         log.info("sent %s %s for rule %s to channel %s", alert.kind.replace("_", "-"),
-                 delivery.outbox_id, alert.rule_id, alert.channel)
+                 delivery.outbox_id, alert.rule_id, alert.channel,
+                 extra=about(rule=alert.rule_id, channel=alert.channel))
         return "sent"
 
     async def _pace(self, channel: Channel) -> None:
@@ -220,12 +224,14 @@ class Deliverer:
             reason = f"throttled: {what} sent {count} in {rate.period} (limit {rate})"
             if settings is not None and settings.digest is not None:
                 await self._db(self._outbox.hold, delivery.outbox_id, reason)
-                log.info("alert %s %s; it goes to the next digest", delivery.outbox_id, reason)
+                log.info("alert %s %s; it goes to the next digest", delivery.outbox_id, reason,
+                         extra=about(rule=alert.rule_id, channel=alert.channel))
             else:
                 until = (first or now) + rate.period
                 await self._db(self._outbox.defer, delivery.outbox_id, reason, until)
                 log.info("alert %s %s; it waits until %s", delivery.outbox_id, reason,
-                         until.strftime("%H:%M:%S"))
+                         until.strftime("%H:%M:%S"),
+                         extra=about(rule=alert.rule_id, channel=alert.channel))
             return True
         return False
 
@@ -235,7 +241,8 @@ class Deliverer:
         await self._db(self._outbox.set_failing, name, error.reason,
                        self._fingerprints.get(name, ""), self._clock())
         log.error("channel %s failed permanently: %s; its alerts wait until its settings"
-                  " change or `newsmon channels test %s` succeeds", name, error.reason, name)
+                  " change or `newsmon channels test %s` succeeds", name, error.reason, name,
+                  extra=about(channel=name))
         return "retry"
 
     async def _fail_or_retry(self, delivery: Delivery, reason: str,
@@ -245,13 +252,15 @@ class Deliverer:
             await self._db(self._outbox.mark_failed, delivery.outbox_id, reason)
             self._observer.gave_up(delivery.alert.channel)
             log.error("gave up on alert %s to channel %s after %d attempts: %s",
-                      delivery.outbox_id, delivery.alert.channel, delivery.attempts, reason)
+                      delivery.outbox_id, delivery.alert.channel, delivery.attempts, reason,
+                      extra=about(rule=delivery.alert.rule_id, channel=delivery.alert.channel))
             return "failed"
         delay = retry_delay(delivery.attempts, retry_after)
         await self._db(self._outbox.mark_retry, delivery.outbox_id, reason, now + delay)
         log.warning("alert %s to channel %s failed (attempt %d), retrying in %ds: %s",
                     delivery.outbox_id, delivery.alert.channel, delivery.attempts,
-                    delay.total_seconds(), reason)
+                    delay.total_seconds(), reason,
+                    extra=about(rule=delivery.alert.rule_id, channel=delivery.alert.channel))
         return "retry"
 
     async def digest_due(self, name: str, schedule: BaseTrigger) -> bool:
@@ -281,9 +290,10 @@ class Deliverer:
             await channel.send_digest(digest)
         except ChannelError as exc:
             log.error("digest for channel %s (%d alerts) failed, kept for the next one: %s",
-                      name, len(rows), exc)
+                      name, len(rows), exc, extra=about(channel=name))
             return 0
         await self._db(self._outbox.mark_digested, name, [i for i, _ in rows], now)
         self._observer.digested(name, len(rows))
-        log.info("sent digest of %d alerts to channel %s", len(rows), name)
+        log.info("sent digest of %d alerts to channel %s", len(rows), name,
+                 extra=about(channel=name))
         return len(rows)

@@ -21,6 +21,7 @@ from monitor.config import HealthSettings, SourceSettings
 from monitor.durations import describe
 from monitor.errors import FetchError, ParseError, SourceError
 from monitor.fetch import Fetcher, Validators
+from monitor.logs import about
 from monitor.match.matcher import Matcher
 from monitor.normalise import normalise_entry
 from monitor.parse import parse_feed
@@ -87,11 +88,12 @@ async def poll_source(
         new_state, health = _assess(ctx, source, before, _succeeded(
             state, now, fetched.etag, fetched.last_modified, 0), 0, now)
         await ctx.db(ctx.store.save_batch, new_state, [], now, health)
-        log.debug("source %s: not modified", source.name)
+        log.debug("source %s: not modified", source.name, extra=about(source=source.name))
         return PollReport(source.name, not_modified=True)
     if feed.skipped:
         log.warning("source %s (%s): %d items beyond the cap of %d were skipped",
-                    source.name, source.url, feed.skipped, ctx.max_items)
+                    source.name, source.url, feed.skipped, ctx.max_items,
+                    extra=about(source=source.name))
     articles = _unique([normalise_entry(source.name, e, now) for e in feed.entries])
     known = await ctx.db(ctx.store.known_identities, [a.identity for a in articles])
     batch: list[NewArticle] = []
@@ -105,7 +107,7 @@ async def poll_source(
         state, now, fetched.etag, fetched.last_modified, len(batch)), len(batch), now)
     outcome = await ctx.db(ctx.store.save_batch, new_state, batch, now, health)
     log.info("source %s: %d items, %d new, %d alerts", source.name, len(articles),
-             outcome.articles_stored, outcome.alerts_created)
+             outcome.articles_stored, outcome.alerts_created, extra=about(source=source.name))
     return PollReport(source.name, len(articles), outcome.articles_stored, outcome.alerts_created,
                       hits=tuple(hit.rule_id for item in batch for hit in item.hits))
 
@@ -133,7 +135,7 @@ async def _fetch_feed(
             raise
         log.warning("source %s (%s): the page is not a feed but names one; newsmon uses %s"
                     " from now on (put that URL in the configuration)", source.name, url,
-                    discovered)
+                    discovered, extra=about(source=source.name))
         return await _fetch_feed(ctx, source, replace(state, feed_url=discovered, etag=None,
                                                       last_modified=None))
     return fetched, feed, state
@@ -172,7 +174,8 @@ def _assess(
                                         ctx.health)
     if event is None:
         return state, ()
-    log.warning("source %s (%s): %s", source.name, source.url, event.message)
+    log.warning("source %s (%s): %s", source.name, source.url, event.message,
+                extra=about(source=source.name))
     return state, health.health_alerts(event, source.name, source.url, ctx.health_channels, now)
 
 
@@ -189,9 +192,10 @@ async def _failed(
     failed, event = health.after_failure(state, failed, now, ctx.health)
     alerts: tuple[PlannedAlert, ...] = ()
     if event is not None:
-        log.error("source %s (%s): %s", error.source, error.url, event.message)
+        log.error("source %s (%s): %s", error.source, error.url, event.message,
+                  extra=about(source=error.source))
         alerts = health.health_alerts(event, error.source, error.url, ctx.health_channels, now)
     await ctx.db(ctx.store.record_failure, failed, now, alerts)
     log.error("source %s (%s): %s; failure %d, next try in %s", error.source, error.url,
-              error.reason, failures, describe(backoff))
+              error.reason, failures, describe(backoff), extra=about(source=error.source))
     return PollReport(state.name, alerts=len(alerts), error=str(error))

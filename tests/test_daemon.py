@@ -60,9 +60,9 @@ class FlakyChannel:
 
 def settings_for(tmp_path: Path, sources: list[dict[str, Any]], **sections: Any) -> Settings:
     sections.setdefault("defaults", {"max_age": "off"})
+    sections.setdefault("rules", {"paths": [str(RULES)]})
     raw = Settings(
         storage={"url": f"sqlite:///{tmp_path / 'state.db'}"},  # type: ignore[arg-type]
-        rules={"paths": [str(RULES)]},  # type: ignore[arg-type]
         sources=sources,  # type: ignore[arg-type]
         **sections,
     )

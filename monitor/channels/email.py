@@ -41,6 +41,7 @@ from monitor import render
 from monitor.channel_settings import ChannelTemplates, EmailChannelSettings
 from monitor.channels import email_message
 from monitor.errors import ChannelError, ChannelFailure
+from monitor.logs import about
 from monitor.records import Alert, Digest
 
 log = logging.getLogger("newsmon.channels.email")
@@ -69,7 +70,7 @@ class EmailChannel:
             data = message.as_bytes()
         except Exception:  # a rendering bug may cost the looks, never the alert
             log.exception("channel %s: cannot render alert %s; sending it as plain ASCII",
-                          self.name, alert.key)
+                          self.name, alert.key, extra=about(channel=self.name, rule=alert.rule_id))
             plain = self._settings.model_copy(update={"templates": ChannelTemplates()})
             message = email_message.alert_message(
                 email_message.ascii_alert(alert), plain, env, now=now, thread=thread,
@@ -122,6 +123,7 @@ class EmailChannel:
                 len(env.recipients),
                 "; ".join(f"{address} ({self._reply(r.code, r.message)})"
                           for address, r in refused.items()),
+                extra=about(channel=self.name),
             )
         await _quit(smtp, min(deadline, loop.time() + _QUIT_GRACE))
 

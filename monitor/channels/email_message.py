@@ -33,6 +33,7 @@ from jinja2 import TemplateError
 
 from monitor import render
 from monitor.channel_settings import EmailChannelSettings
+from monitor.logs import about
 from monitor.records import Alert, Digest
 from monitor.templates import render_template
 
@@ -177,7 +178,8 @@ def _template(source: str | None, alert: Alert, channel: str, key: str,
     except TemplateError as exc:
         # Never lose the alert to a template: say so, and send the default rendering.
         log.warning("channel %s: templates.%s failed (%s); sending the default %s",
-                    channel, key, _cap(render.one_line(str(exc)), 200), key)
+                    channel, key, _cap(render.one_line(str(exc)), 200), key,
+                    extra=about(channel=channel, rule=alert.rule_id))
         return None
 
 

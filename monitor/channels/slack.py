@@ -3,10 +3,11 @@
 Two set-ups: the Web API with a bot token (``chat.postMessage`` to ``channel``;
 returns the message ``ts`` so follow-ups reply in its thread) or an incoming
 webhook. With both configured, the Web API wins. The *sync* slack-sdk clients
-run in a worker thread (the async ones need aiohttp), with the socket timeout
+run in a daemon thread (the async ones need aiohttp), with the socket timeout
 ``timeout`` *and* a total deadline of the same length around every call; an
-abandoned worker ends at its own socket timeout. slack-sdk's retry handlers are
-off: the outbox retries, honouring ``retry_after``.
+abandoned thread ends at its socket timeout, or with the process (a server that
+trickles bytes never lets it end, and must not hold up a stop: see ``blocking``).
+slack-sdk's retry handlers are off: the outbox retries, honouring ``retry_after``.
 
 Failures map onto ``ChannelFailure`` (see ``_api_failure``, ``_webhook_failure``
 and ``_transport_failure``): 429 and ``ratelimited`` -> rate-limited with
@@ -42,6 +43,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse, WebClient
 from slack_sdk.webhook import WebhookClient
 
+from monitor.blocking import in_daemon_thread
 from monitor.channel_settings import SlackChannelSettings
 from monitor.channels.slack_blocks import (
     SlackMessage,
@@ -51,6 +53,7 @@ from monitor.channels.slack_blocks import (
 )
 from monitor.errors import ChannelError, ChannelFailure
 from monitor.fetch import parse_retry_after
+from monitor.logs import about
 from monitor.records import Alert, Digest
 from monitor.templates import render_template
 
@@ -193,7 +196,8 @@ class SlackChannel:
                 message = template_message(render_template(source, alert))
             except TemplateError as exc:
                 log.warning("channel %s: the text template failed (%s); sent the default"
-                            " message instead", self.name, type(exc).__name__)
+                            " message instead", self.name, type(exc).__name__,
+                            extra=about(channel=self.name, rule=alert.rule_id))
             else:
                 if message is not None:
                     return message
@@ -209,7 +213,7 @@ class SlackChannel:
                     thread: str | None) -> str | None:
         try:
             async with asyncio.timeout(self._deadline):
-                return await asyncio.to_thread(transport.post, message, thread)
+                return await in_daemon_thread(transport.post, message, thread)
         except _Failure as failure:
             raise ChannelError(self.name, self._redact(failure.reason), failure.kind,
                                permanent=failure.permanent,
