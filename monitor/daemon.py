@@ -46,7 +46,7 @@ log = logging.getLogger("newsmon.daemon")
 T = TypeVar("T")
 STORE_DEADLINE = 5.0  # seconds a health check or a scrape waits for the store
 STOP_GRACE = timedelta(seconds=5)  # for sends under way at stop (systemd waits 15 s)
-RESTART_ONLY = ("storage", "fetch", "stories")  # sections read once, at start
+RESTART_ONLY = ("storage", "fetch", "stories", "http")  # sections read once, at start
 
 
 def utc_now() -> datetime:
@@ -254,7 +254,7 @@ class Daemon:
                           channels: Mapping[str, Channel]) -> None:
         """Run with a new, validated set from now on; polls already running finish as they were.
 
-        ``[storage]``, ``[fetch]`` and ``[stories]`` are read at start only: a change
+        ``[storage]``, ``[fetch]``, ``[stories]`` and ``[http]`` are read at start only: a change
         there is logged and waits for a restart.
         """
         fixed = {name: getattr(self.settings, name) for name in RESTART_ONLY}

@@ -111,3 +111,26 @@ def test_reconfigure_reschedules_sources_and_lets_a_removed_sources_poll_finish(
     assert [s.name for s in enabled] == ["kept", "added"]
     assert fetched("/slow.xml") == 1  # its poll finished; no new one was scheduled
     assert fetched("/kept.xml") == 1  # the changed URL was polled at once, the old one no more
+
+
+def test_sections_read_at_start_only_keep_their_values_and_say_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = settings_for(tmp_path, [])
+    after = settings_for(tmp_path, [{"name": "new", "url": "feed.xml"}],
+                         fetch={"max_items": 7}, http={"enabled": True, "port": 0})
+
+    async def go() -> Daemon:
+        async with httpx.AsyncClient() as client:
+            daemon = Daemon(before, load_rules(before.rules.paths),
+                            Store(before.storage.url), client, {})
+            await daemon.reconfigure(after, load_rules(after.rules.paths), {})
+            return daemon
+
+    daemon = asyncio.run(go())
+    assert (daemon.settings.fetch, daemon.settings.http) == (before.fetch, before.http)
+    assert [s.name for s in daemon.enabled_sources] == ["new"]
+    warned = {r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
+    assert warned == {"[fetch] changed: it takes effect when newsmon restarts",
+                      "[http] changed: it takes effect when newsmon restarts"}
+    assert 'newsmon_new_articles_total{source="new"} 0.0' in daemon.metrics.render().decode()
