@@ -1,20 +1,19 @@
-"""Secrets never reach an operator's screen: not in the daemon's logs (JSON or text, at
-DEBUG), not in `newsmon status`, not in `newsmon channels test` errors — even with every
-channel failing. A real daemon, Slack, SMTP and webhook receivers on 127.0.0.1."""
+"""Secrets never reach an operator's screen: not in the daemon's logs (JSON, at DEBUG),
+not in `newsmon status`, not in `newsmon channels test` errors — even with every channel
+failing. A real daemon process; Slack, SMTP and webhook receivers on 127.0.0.1; the
+commands run in-process on the daemon's database."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
-from tests.conftest import REPO, FeedServer, Route
+from monitor.cli import main
+from tests.conftest import FeedServer, Route
 from tests.daemon_process import DaemonProcess
 from tests.service_fixtures import rss, rule
 from tests.slack_server import WEBHOOK_PATH, SlackServer
@@ -38,6 +37,8 @@ def refuse_everyone(server: SMTP, session: Session, envelope: Envelope, mechanis
 def test_no_secret_appears_in_logs_status_or_errors_when_every_channel_fails(
     tmp_path: Path, feed_server: FeedServer, slack_server: SlackServer,
     mail_server: MailServerFactory, request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     feed = feed_server.serve("/wire.xml", rss("Scholz phones Putin", "Scholz visits Warsaw"))
     hook_url = feed_server.url(f"/receiver?key={HOOK_KEY}")
@@ -105,12 +106,14 @@ secret = "{HMAC_KEY}"
         entry = json.loads(line)
         if entry["message"].startswith("channel api-slack failed"):
             assert entry["channel"] == "api-slack"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     for command in (["status"], *(["channels", "test", name] for name in
                                   ("api-slack", "hook-slack", "desk-email", "receiver"))):
-        result = subprocess.run([sys.executable, "-m", "monitor", *command, "--config",
-                                 str(config)], capture_output=True, text=True, timeout=60,
-                                cwd=REPO, env={**os.environ, **env})
-        outputs[" ".join(command)] = result.stdout + result.stderr
+        main([*command, "--config", str(config)])
+        captured = capsys.readouterr()
+        outputs[" ".join(command)] = captured.out + captured.err
+    outputs["command logs"] = caplog.text
     assert "failed" in outputs["channels test desk-email"]
     secrets = [SLACK_TOKEN, SMTP_PASSWORD, HMAC_KEY, HOOK_KEY, slack_hook, WEBHOOK_PATH,
                WEBHOOK_PATH.rsplit("/", 1)[1]]
