@@ -16,7 +16,7 @@ Pure functions: no I/O, no state between documents.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -24,10 +24,14 @@ from monitor.match.query import And, Field, Near, Node, Not, Or, Regex, Term
 from monitor.match.text import Document, expand_field
 from monitor.records import Span
 
-# A term found in a field: (field, index of its first word, index of its last word).
-# A plain tuple: millions are made per second of matching, and tuples are the cheapest
-# hashable, ordered record Python has.
-Occurrence: TypeAlias = tuple[str, int, int]
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """A term found in a field: the indexes of its first and last word."""
+
+    field: str
+    first: int
+    last: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +60,7 @@ def match_parts(node: Node, doc: Document, fields: tuple[str, ...]) -> Parts | N
         found = tuple(term_occurrences(node, doc, fields))
         return found or None
     if isinstance(node, Regex):
-        spans = tuple(regex_spans(node, doc, fields))
+        spans = tuple(_regex_spans(node, doc, fields))
         return spans or None
     if isinstance(node, Field):
         return match_parts(node.child, doc, expand_field(node.name))
@@ -85,24 +89,20 @@ def _near(node: Near, doc: Document, fields: tuple[str, ...]) -> Parts | None:
     rights = list(operand_occurrences(node.right, doc, fields))
     if not rights:
         return None
-    return pair_near(lefts, rights, node.distance, node.ordered)
-
-
-def pair_near(lefts: Iterable[Occurrence], rights: Sequence[Occurrence], distance: int,
-              ordered: bool) -> Parts | None:
-    """The occurrences of either operand that stand within ``distance`` words of one of
-    the other's, in the same field (the right one after the left one if ``ordered``)."""
+    distance, ordered = node.distance, node.ordered
     paired: set[Occurrence] = set()
     for a in lefts:
-        a_field, a_first, a_last = a
         for b in rights:
-            b_field, b_first, b_last = b
-            if a_field == b_field and (0 <= b_first - a_last - 1 <= distance or (
-                not ordered and 0 <= a_first - b_last - 1 <= distance
-            )):
+            if a.field != b.field:
+                continue
+            if 0 <= b.first - a.last - 1 <= distance or (
+                not ordered and 0 <= a.first - b.last - 1 <= distance
+            ):
                 paired.add(a)
                 paired.add(b)
-    return tuple(sorted(paired)) if paired else None
+    if not paired:
+        return None
+    return tuple(sorted(paired, key=lambda o: (o.field, o.first, o.last)))
 
 
 def operand_occurrences(node: Node, doc: Document, fields: tuple[str, ...]) -> Iterator[Occurrence]:
@@ -130,7 +130,7 @@ def term_occurrences(term: Term, doc: Document, fields: tuple[str, ...]) -> Iter
                 return
         else:
             assert wildcard is not None
-            matched = doc.matching_words(wildcard, first.start)
+            matched = doc.matching_words(wildcard)
             if matched is not None and not matched:
                 return
     for name in fields:
@@ -146,16 +146,16 @@ def term_occurrences(term: Term, doc: Document, fields: tuple[str, ...]) -> Iter
             starts = text.matching_indexes(wildcard, case_sensitive)
         if not rest:
             for i in starts:
-                yield (name, i, i)
+                yield Occurrence(name, i, i)
             continue
         forms = text.forms(case_sensitive)
         limit = len(forms) - len(rest)
         for i in starts:
             if i < limit and all(w.matches(forms[i + j]) for j, w in enumerate(rest, 1)):
-                yield (name, i, i + len(rest))
+                yield Occurrence(name, i, i + len(rest))
 
 
-def regex_spans(node: Regex, doc: Document, fields: tuple[str, ...]) -> Iterator[Span]:
+def _regex_spans(node: Regex, doc: Document, fields: tuple[str, ...]) -> Iterator[Span]:
     for name in fields:
         raw = doc.field(name).raw
         if raw:
@@ -171,8 +171,7 @@ def spans_of(doc: Document, parts: Iterable[Part]) -> tuple[Span, ...]:
         if isinstance(part, Span):
             spans.append(part)
         else:
-            name, first, last = part
-            text = doc.field(name)
-            start, end = text.span(first, last)
-            spans.append(Span(name, start, end, text.raw[start:end]))
+            text = doc.field(part.field)
+            start, end = text.span(part.first, part.last)
+            spans.append(Span(part.field, start, end, text.raw[start:end]))
     return tuple(spans)

@@ -6,11 +6,10 @@ Its spans are those of the positive parts that matched.
 
 ``Matcher`` compiles every rule once: a presearch (``presearch``) finds the rules
 that could match an article from the article's folded words in one pass, and only
-those run, as compiled programs (``compiled``) that share each term's lookup across
-rules, so the cost per article grows with its length and the distinct terms of its
-candidate rules, not with the size of the rule set.
-``Matcher.match_naive`` interprets every rule (``evaluate_rule``): the reference the
-presearch and the compiled programs must agree with (tests, benchmarks).
+those are evaluated exactly, so the cost per article grows with its length and
+its number of candidate rules, not with the size of the rule set.
+``Matcher.match_naive`` evaluates every rule: the reference the presearch must
+agree with (tests, benchmarks).
 
 Pure: no I/O; the rule set is immutable (the matcher only caches which rules look
 at which source and language).
@@ -21,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from monitor.match.compiled import Run, TermTable, compile_rule
 from monitor.match.evaluate import Part, match_parts, spans_of
 from monitor.match.presearch import Presearch
 from monitor.match.text import Document
@@ -86,8 +84,6 @@ class Matcher:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = tuple(r for r in rules.rules if r.enabled)
         self._presearch = Presearch(self.rules)
-        self._terms = TermTable()
-        self._programs = tuple(compile_rule(r, self._terms) for r in self.rules)
         self._restricted = tuple(
             n for n, r in enumerate(self.rules)
             if r.sources != ("*",) or r.exclude_sources or r.languages
@@ -100,14 +96,14 @@ class Matcher:
         if not candidates:
             return []
         excluded = self._excluded(article.source, article.language)
-        run = Run(doc, self._terms)
         hits: list[Hit] = []
         for number in candidates:
             if number in excluded:
                 continue
-            spans = self._programs[number](run)
-            if spans is not None:
-                hits.append(Hit(self.rules[number].id, spans))
+            rule = self.rules[number]
+            outcome = evaluate_rule(rule, doc)
+            if outcome.matched:
+                hits.append(Hit(rule.id, outcome.spans))
         return hits
 
     def candidates(self, article: Article) -> list[Rule]:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 from monitor.match.query import And, Field, Near, Node, Not, Regex, Term, WordPattern
 from monitor.match.text import Document, fold
@@ -175,7 +176,6 @@ class Presearch:
         self.anchors = tuple(sorted(anchors))
         self.always = tuple(always)
         self._postings = {key: tuple(numbers) for key, numbers in postings.items()}
-        self._keys = frozenset(self._postings)
         self._checks = checks
         self._words = frozenset(a.text for a in anchors if not a.prefix)
         self._starts = frozenset(a.key for a in anchors if a.prefix)
@@ -211,10 +211,7 @@ class Presearch:
     def candidates(self, doc: Document) -> list[int]:
         """Numbers of the rules that could match ``doc``, ascending."""
         present = self.present(doc.words())
-        # Most present anchors only serve the checks: intersect (in C) with the keys that
-        # index rules before looking postings up one by one.
-        keys = present & self._keys
-        indexed: set[int] = set().union(*map(self._postings.__getitem__, keys))
+        indexed: set[int] = set().union(*map(self._postings.get, present, repeat(())))
         checks, disjoint, none = self._checks.get, present.isdisjoint, ()
         numbers = [n for n in indexed if not any(map(disjoint, checks(n, none)))]
         numbers.extend(self.always)

@@ -40,7 +40,6 @@ class WordPattern:
     text: str  # as written, for printing
     literal: str | None  # folded (or exact) word when there is no wildcard
     wildcard: re.Pattern[str] | None = field(default=None, compare=False)
-    start: str = field(default="", compare=False)  # a wildcard's literal start, folded (or exact)
 
     def matches(self, word: str) -> bool:
         if self.literal is not None:
@@ -335,8 +334,7 @@ def _word_pattern(text: str, offset: int, case_sensitive: bool) -> WordPattern:
     regex = "".join(
         r"\w*" if p == "*" else r"\w" if p == "?" else re.escape(form(p)) for p in pieces if p
     )
-    cut = min(i for i in (text.find("*"), text.find("?")) if i >= 0)
-    return WordPattern(text, None, re.compile(regex), form(text[:cut]))
+    return WordPattern(text, None, re.compile(regex))
 
 
 def _regex(pattern: str, offset: int) -> Regex:

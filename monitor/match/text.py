@@ -28,8 +28,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import accumulate, chain, compress, repeat
-from operator import add
+from itertools import chain
 
 # \w plus combining marks, so a decomposed "é" (e + U+0301) stays one word.
 WORD = re.compile(r"[\w\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
@@ -43,9 +42,6 @@ _FOLD_ASCII = bytes(
 _BLANK_ASCII = bytes(c if c in _ASCII_WORD_BYTES else 0x20 for c in range(256))
 _MARK_ASCII = bytes(c if c in _ASCII_WORD_BYTES or c == 0x3F else 0x20 for c in range(256))
 _MAX_RUNS = 64  # beyond this many non-ASCII characters, fold word by word
-_SCANS_BEFORE_INDEX = 24
-_AFTER_ALL = "\U0010ffff"  # sorts after every character a folded word holds
-_NONE: list[int] = []  # what a word absent from a field occurs at (never changed)
 # Separates words when distinct words are joined for a wildcard scan: no folded or
 # exact form of a word contains it, and no wildcard pattern matches it.
 _SEP = "\x00"
@@ -114,25 +110,22 @@ def _scanner(pattern: str, flags: int) -> re.Pattern[str]:
 
 
 def _indexes_of(words: list[str], word: str) -> list[int]:
-    """Where ``word`` stands in ``words``: a few C-level scans when it is rare, one
-    comparison pass (``compress`` over ``map``, still in C) when it is common."""
-    count = words.count(word)
-    if count > 3:
-        return list(compress(range(len(words)), map(word.__eq__, words)))
     found: list[int] = []
     index = words.index
     i = -1
-    for _ in range(count):
-        i = index(word, i + 1)
-        found.append(i)
-    return found
+    try:
+        while True:
+            i = index(word, i + 1)
+            found.append(i)
+    except ValueError:
+        return found
 
 
 class FieldText:
     """One field of a document: its raw text and, built on first use, its words."""
 
     __slots__ = ("_ascii", "_bounds", "_distinct", "_exact", "_folded", "_found", "_joined",
-                 "_positions", "_raw_words", "raw")
+                 "_offsets", "_padded", "_raw_words", "raw")
 
     def __init__(self, raw: str) -> None:
         self.raw = raw
@@ -143,8 +136,9 @@ class FieldText:
         self._bounds: tuple[list[int], list[int]] | None = None
         self._joined: dict[bool, str] = {}
         self._found: dict[tuple[str, bool], list[int]] = {}
-        self._positions: dict[str, list[int]] | None = None
         self._distinct: frozenset[str] | None = None
+        self._padded: str | None = None
+        self._offsets: dict[str, list[int]] = {}
 
     def __repr__(self) -> str:
         return f"FieldText({self.raw!r})"
@@ -184,18 +178,14 @@ class FieldText:
 
     def indexes(self, word: str, case_sensitive: bool) -> list[int]:
         """Indexes (ascending) of the words whose folded (or exact) form is ``word``."""
-        if not case_sensitive and self._positions is not None:
-            return self._positions.get(word, _NONE)
         key = (word, case_sensitive)
         found = self._found.get(key)
         if found is None:
             if not case_sensitive:
-                if len(self._found) >= _SCANS_BEFORE_INDEX:
-                    return self.positions.get(word, _NONE)
                 if self._distinct is None:
                     self._distinct = frozenset(self.folded)
                 if word not in self._distinct:
-                    self._found[key] = found = _NONE
+                    self._found[key] = found = []
                     return found
             found = self._found[key] = _indexes_of(self.forms(case_sensitive), word)
         return found
@@ -220,24 +210,49 @@ class FieldText:
 
     def span(self, first: int, last: int) -> tuple[int, int]:
         """Character offsets in ``raw`` from the start of word ``first`` to the end of ``last``."""
+        if self._ascii:
+            return self._ascii_start(first), self._ascii_start(last) + len(self.folded[last])
         if self._bounds is None:
             self._bounds = self._word_bounds()
         starts, ends = self._bounds
         return starts[first], ends[last]
 
+    def _ascii_start(self, i: int) -> int:
+        """Where word ``i`` starts in ASCII text, without locating every word: it is the
+        n-th occurrence of its folded form, found with ``str.find`` in the folded text
+        (same offsets as the raw text: ASCII folding keeps every character in place)."""
+        word = self.folded[i]
+        offsets = self._offsets.get(word)
+        if offsets is None:
+            if self._padded is None:
+                self._padded = f" {folded_words(self.raw)} "
+            padded, needle = self._padded, f" {word} "
+            offsets = []
+            at = padded.find(needle)
+            while at >= 0:
+                offsets.append(at)  # the space before the word: its raw offset
+                at = padded.find(needle, at + 1)
+            self._offsets[word] = offsets
+        return offsets[bisect_left(self.indexes(word, False), i)]
+
     def _word_bounds(self) -> tuple[list[int], list[int]]:
-        """Where every word starts and ends in ``raw``."""
         if not self._ascii:
             spans = [m.span() for m in WORD.finditer(self.raw)]
             return [s for s, _ in spans], [e for _, e in spans]
-        # ASCII: the blanked text has the raw text's offsets. Split at every blank, each
-        # part starts one past the end of the one before (an empty part is one more
-        # blank); C-level iterators do the sums, so a long article costs microseconds.
-        parts = self.raw.encode("ascii").translate(_BLANK_ASCII).split(b" ")
-        lengths = list(map(len, parts))
-        offsets = accumulate(map(add, lengths, repeat(1)), initial=0)
-        starts = list(compress(offsets, parts))
-        return starts, list(map(add, starts, filter(None, lengths)))
+        # ASCII: the blanked text has the raw text's offsets; walk its space-split parts
+        # (an empty part is one more separator).
+        starts: list[int] = []
+        ends: list[int] = []
+        position = 0
+        for part in self.raw.encode("ascii").translate(_BLANK_ASCII).split(b" "):
+            if part:
+                starts.append(position)
+                position += len(part)
+                ends.append(position)
+                position += 1
+            else:
+                position += 1
+        return starts, ends
 
     @property
     def words(self) -> list[Word]:
@@ -248,15 +263,11 @@ class FieldText:
 
     @property
     def positions(self) -> dict[str, list[int]]:
-        """Folded word -> the indexes (ascending) of its occurrences in ``words``, built
-        once in one pass (``indexes`` switches to it once a field has been scanned for
-        ``_SCANS_BEFORE_INDEX`` words: a few scans cost less than the pass, dozens more)."""
-        if self._positions is None:
-            index: dict[str, list[int]] = {}
-            for i, word in enumerate(self.folded):
-                index.setdefault(word, []).append(i)
-            self._positions = index
-        return self._positions
+        """Folded word -> the indexes of its occurrences in ``words``."""
+        index: dict[str, list[int]] = {}
+        for i, word in enumerate(self.folded):
+            index.setdefault(word, []).append(i)
+        return index
 
 
 # The fields a query can name, and what ``text`` stands for.
@@ -272,14 +283,13 @@ def expand_field(name: str) -> tuple[str, ...]:
 class Document:
     """The matchable fields of one article; words are built lazily, once per field."""
 
-    __slots__ = ("_joined", "_matching", "_sorted", "_words", "fields")
+    __slots__ = ("_joined", "_matching", "_words", "fields")
 
     def __init__(self, values: dict[str, str]) -> None:
         self.fields = {name: FieldText(values.get(name, "") or "") for name in FIELDS}
         self._words: set[str] | None = None
         self._joined: str | None = None
         self._matching: dict[str, frozenset[str]] = {}
-        self._sorted: list[str] | None = None
 
     def field(self, name: str) -> FieldText:
         return self.fields[name]
@@ -295,28 +305,15 @@ class Document:
             self._words = set(chain.from_iterable(pieces))
         return self._words
 
-    def matching_words(self, pattern: re.Pattern[str], start: str = "") -> frozenset[str] | None:
+    def matching_words(self, pattern: re.Pattern[str]) -> frozenset[str] | None:
         """The distinct folded words of the document that an ASCII wildcard ``pattern``
-        matches in full (``None`` for other patterns: they are looked for field by field).
-
-        ``start`` is the pattern's literal start, if it has one: then only the words that
-        begin with it are tried, found by bisection in the sorted words (built once), not
-        by scanning every word of the document."""
+        matches in full (``None`` for other patterns: they are looked for field by field)."""
         if not pattern.pattern.isascii():
             return None
         found = self._matching.get(pattern.pattern)
         if found is None:
-            if len(start) >= 2:
-                if self._sorted is None:
-                    self._sorted = sorted(self.words())
-                ordered = self._sorted
-                low = bisect_left(ordered, start)
-                high = bisect_left(ordered, start + _AFTER_ALL, low)
-                found = frozenset(filter(pattern.fullmatch, ordered[low:high]))
-            else:
-                if self._joined is None:
-                    self._joined = _SEP + _SEP.join(self.words()) + _SEP
-                scanner = _scanner(pattern.pattern, pattern.flags)
-                found = frozenset(scanner.findall(self._joined))
-            self._matching[pattern.pattern] = found
+            if self._joined is None:
+                self._joined = _SEP + _SEP.join(self.words()) + _SEP
+            scanner = _scanner(pattern.pattern, pattern.flags)
+            found = self._matching[pattern.pattern] = frozenset(scanner.findall(self._joined))
         return found
