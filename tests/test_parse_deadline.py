@@ -1,0 +1,135 @@
+"""A parse that runs away is stopped at the deadline, costs only its source, and does not
+hold up a shutdown. The runaway is a real one: feedparser over 20,000 attributes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from monitor.channel_settings import ConsoleChannelSettings
+from monitor.channels.console import ConsoleChannel
+from monitor.config import Settings, resolve_paths
+from monitor.daemon import Daemon
+from monitor.rules.load import load_rules
+from monitor.store import Store
+from tests.conftest import REPO, RULES, SEEDS, FeedServer
+from tests.test_workers import SLOW_FEED
+
+SEED_HEADLINE = "Biden authorises Ukraine to strike Russia with US long-range missiles"
+
+
+def test_a_runaway_parse_is_stopped_at_the_deadline_and_the_other_sources_alert(
+    tmp_path: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    runaway = feed_server.serve("/runaway.xml", SLOW_FEED)
+    wire = feed_server.serve("/wire.xml", (SEEDS / "feeds" / "wire.xml").read_bytes())
+    settings = resolve_paths(Settings(
+        storage={"url": f"sqlite:///{tmp_path / 'state.db'}"},  # type: ignore[arg-type]
+        rules={"paths": [str(RULES)]},  # type: ignore[arg-type]
+        defaults={"max_age": "off"},  # type: ignore[arg-type]
+        parse={"deadline": "1s", "workers": 2},  # type: ignore[arg-type]
+        sources=[{"name": "runaway", "url": runaway},  # type: ignore[list-item]
+                 {"name": "seed-wire", "url": wire}],
+    ), tmp_path)
+    out = io.StringIO()
+    channel = ConsoleChannel("console", ConsoleChannelSettings(type="console"), out)
+
+    async def go() -> Any:
+        async with httpx.AsyncClient() as client:
+            daemon = Daemon(settings, load_rules(settings.rules.paths),
+                            Store(settings.storage.url), client, {"console": channel})
+            await daemon.start()
+            try:
+                first = await daemon.run_once()
+                second = await daemon.run_once()  # the killed worker was replaced
+                return first, second
+            finally:
+                await daemon.close()
+
+    with caplog.at_level(logging.INFO):
+        first, second = asyncio.run(go())
+    for report in (first, second):
+        polls = {p.source: p for p in report.polls}
+        assert polls["runaway"].error == (f"source runaway ({runaway}): parsing ran past the"
+                                          " deadline of 1s; the parser was stopped")
+        assert polls["seed-wire"].error is None
+    assert SEED_HEADLINE in out.getvalue()
+    assert any(f"source runaway ({runaway}): parsing ran past the deadline" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.ERROR)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_daemon_promptly_in_the_middle_of_a_runaway_parse(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    runaway = feed_server.serve("/runaway.xml", SLOW_FEED)
+    config = tmp_path / "newsmon.toml"
+    config.write_text(f"""
+[storage]
+url = "sqlite:///state.db"
+[rules]
+paths = ["{RULES}"]
+[parse]
+deadline = "5m"
+[[sources]]
+name = "runaway"
+url = "{runaway}"
+""")
+    daemon = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(config)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30
+        while not feed_server.requests_to("/runaway.xml") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert feed_server.requests_to("/runaway.xml"), "the daemon never polled"
+        time.sleep(1.0)  # the parse is under way (it would take about 8 s)
+        family = _descendants(daemon.pid)
+        assert family, "parsing runs in worker processes"
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=5)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0
+    assert "Traceback" not in stderr.decode()
+    time.sleep(0.5)
+    assert [pid for pid in family if _alive(pid)] == []
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
