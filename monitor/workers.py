@@ -84,6 +84,12 @@ class WorkerPool:
     def size(self) -> int:
         return self._size
 
+    async def __aenter__(self) -> WorkerPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def run(self, deadline: float, function: Callable[..., T], *args: Any) -> T:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._size)

@@ -86,15 +86,11 @@ def test_an_extraction_past_the_deadline_keeps_the_feed_text(
                       fetched=datetime(2024, 11, 18, tzinfo=UTC), language="en")
 
     async def go() -> list[Article]:
-        pool = WorkerPool(1)
-        try:
-            async with httpx.AsyncClient() as client:
-                # No extraction finishes within a millisecond, this one included.
-                reader = PageReader(Fetcher(client, FetchSettings(), PAGE_TYPES), pool,
-                                    deadline=0.001, max_pages=10)
-                return await reader.read("wire", [article], allow_private=True)
-        finally:
-            await pool.close()
+        async with WorkerPool(1) as pool, httpx.AsyncClient() as client:
+            # No extraction finishes within a millisecond, this one included.
+            reader = PageReader(Fetcher(client, FetchSettings(), PAGE_TYPES), pool,
+                                deadline=0.001, max_pages=10)
+            return await reader.read("wire", [article], allow_private=True)
 
     with caplog.at_level(logging.WARNING):
         assert asyncio.run(go()) == [article]

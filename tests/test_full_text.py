@@ -4,24 +4,16 @@ matched; a page that cannot be had costs only its text. Saved news pages
 
 from __future__ import annotations
 
-import asyncio
-import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from monitor.channel_settings import ConsoleChannelSettings
-from monitor.channels.console import ConsoleChannel
 from monitor.config import Settings, resolve_paths
-from monitor.daemon import CycleReport, Daemon
-from monitor.rules.load import load_rules
-from monitor.store import Store
-from tests.conftest import RULES, FeedServer
+from tests.conftest import RULES, FeedServer, run_cycles
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 SITE = "http://seedwire.example"  # the saved pages' own site, replaced by the test server's
@@ -55,22 +47,6 @@ def make_settings(tmp_path: Path, sources: list[dict[str, Any]], **sections: Any
         sources=sources,  # type: ignore[arg-type]
         **sections,
     ), tmp_path)
-
-
-def run_cycles(settings: Settings, cycles: int = 1) -> list[CycleReport]:
-    channel = ConsoleChannel("console", ConsoleChannelSettings(type="console"), io.StringIO())
-
-    async def go() -> list[CycleReport]:
-        async with httpx.AsyncClient() as client:
-            daemon = Daemon(settings, load_rules(settings.rules.paths),
-                            Store(settings.storage.url), client, {"console": channel})
-            await daemon.start()
-            try:
-                return [await daemon.run_once() for _ in range(cycles)]
-            finally:
-                await daemon.close()
-
-    return asyncio.run(go())
 
 
 def stored(settings: Settings, query: str) -> list[Any]:

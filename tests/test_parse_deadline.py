@@ -3,7 +3,6 @@ hold up a shutdown. The runaway is a real one: feedparser over 20,000 attributes
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import os
@@ -12,18 +11,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from monitor.channel_settings import ConsoleChannelSettings
-from monitor.channels.console import ConsoleChannel
 from monitor.config import Settings, resolve_paths
-from monitor.daemon import Daemon
-from monitor.rules.load import load_rules
-from monitor.store import Store
-from tests.conftest import REPO, RULES, SEEDS, FeedServer
+from tests.conftest import REPO, RULES, SEEDS, FeedServer, run_cycles
 from tests.test_workers import SLOW_FEED
 
 SEED_HEADLINE = "Biden authorises Ukraine to strike Russia with US long-range missiles"
@@ -43,22 +35,9 @@ def test_a_runaway_parse_is_stopped_at_the_deadline_and_the_other_sources_alert(
                  {"name": "seed-wire", "url": wire}],
     ), tmp_path)
     out = io.StringIO()
-    channel = ConsoleChannel("console", ConsoleChannelSettings(type="console"), out)
-
-    async def go() -> Any:
-        async with httpx.AsyncClient() as client:
-            daemon = Daemon(settings, load_rules(settings.rules.paths),
-                            Store(settings.storage.url), client, {"console": channel})
-            await daemon.start()
-            try:
-                first = await daemon.run_once()
-                second = await daemon.run_once()  # the killed worker was replaced
-                return first, second
-            finally:
-                await daemon.close()
-
     with caplog.at_level(logging.INFO):
-        first, second = asyncio.run(go())
+        # The second cycle runs on a replacement for the worker that was killed.
+        first, second = run_cycles(settings, out, cycles=2)
     for report in (first, second):
         polls = {p.source: p for p in report.polls}
         assert polls["runaway"].error == (f"source runaway ({runaway}): parsing ran past the"

@@ -26,8 +26,7 @@ def run(coroutine: object) -> object:
 
 def test_a_job_returns_its_result_and_raises_its_error_with_its_fields() -> None:
     async def go() -> None:
-        pool = WorkerPool(1)
-        try:
+        async with WorkerPool(1) as pool:
             feed = await pool.run(10, parse_feed, "seed-wire", "wire.xml",
                                   (SEEDS / "feeds" / "wire.xml").read_bytes())
             assert feed.entries[0].title.startswith("Biden authorises Ukraine")
@@ -37,24 +36,19 @@ def test_a_job_returns_its_result_and_raises_its_error_with_its_fields() -> None
             assert caught.value.url == "http://x.example/feed"
             assert str(caught.value) == ("source empty-one (http://x.example/feed):"
                                          " not a feed: the body is empty")
-        finally:
-            await pool.close()
 
     run(go())
 
 
 def test_a_job_past_its_deadline_is_stopped_and_its_worker_replaced() -> None:
     async def go() -> None:
-        pool = WorkerPool(1)
-        try:
+        async with WorkerPool(1) as pool:
             first_pid = await pool.run(10, os.getpid)
             with pytest.raises(JobTimeout, match=r"stopped after 0\.5s"):
                 await pool.run(0.5, parse_feed, "slow", "u", SLOW_FEED)
             second_pid = await pool.run(10, os.getpid)
             assert second_pid != first_pid  # the runaway's worker was killed, a new one serves
             assert not _alive(first_pid)
-        finally:
-            await pool.close()
 
     run(go())
 
@@ -63,37 +57,30 @@ def test_a_runaway_job_does_not_disturb_the_jobs_beside_it() -> None:
     wire = (SEEDS / "feeds" / "wire.xml").read_bytes()
 
     async def go() -> None:
-        pool = WorkerPool(2)
-        try:
+        async with WorkerPool(2) as pool:
             slow = asyncio.ensure_future(pool.run(1, parse_feed, "slow", "u", SLOW_FEED))
             feeds = [await pool.run(10, parse_feed, "seed-wire", "w", wire) for _ in range(5)]
             assert all(len(f.entries) == len(feeds[0].entries) > 0 for f in feeds)
             with pytest.raises(JobTimeout):
                 await slow
-        finally:
-            await pool.close()
 
     run(go())
 
 
 def test_the_deadline_counts_from_when_a_worker_takes_the_job() -> None:
     async def go() -> None:
-        pool = WorkerPool(1)
-        try:
+        async with WorkerPool(1) as pool:
             # Three 0.4 s jobs on one worker, each with a 1 s deadline: the last one
             # waits 0.8 s for the worker, which does not count against it.
             results = await asyncio.gather(*(pool.run(1, time.sleep, 0.4) for _ in range(3)))
             assert results == [None, None, None]
-        finally:
-            await pool.close()
 
     run(go())
 
 
 def test_a_worker_killed_from_outside_fails_only_its_job() -> None:
     async def go() -> None:
-        pool = WorkerPool(1)
-        try:
+        async with WorkerPool(1) as pool:
             pid = await pool.run(10, os.getpid)
             job = asyncio.ensure_future(pool.run(30, time.sleep, 20))
             await asyncio.sleep(0.3)
@@ -101,8 +88,6 @@ def test_a_worker_killed_from_outside_fails_only_its_job() -> None:
             with pytest.raises(WorkerLost):
                 await job
             assert await pool.run(10, len, b"four") == 4
-        finally:
-            await pool.close()
 
     run(go())
 
