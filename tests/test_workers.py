@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import time
 
 import pytest
@@ -112,3 +113,8 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_parsed_feeds_cross_between_processes_unchanged() -> None:
+    feed = parse_feed("seed-wire", "w", (SEEDS / "feeds" / "wire.xml").read_bytes())
+    assert pickle.loads(pickle.dumps(feed, protocol=pickle.HIGHEST_PROTOCOL)) == feed

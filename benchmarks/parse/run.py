@@ -2,9 +2,11 @@
 the worker pool (``monitor.workers``, now), in the same run on the same feeds.
 
     .venv/bin/python benchmarks/parse/run.py [--feeds 1000] [--items 20] [--workers N]
+                                             [--rounds 5]
 
-Prints wall time, the event loop's worst stall (a ticker that should wake every 5 ms)
-and the ratio. The feeds are generated (fixed seed): half RSS 2.0, half Atom 1.0,
+Prints, as medians of interleaved rounds: wall time, the CPU time of the daemon's own
+process, the event loop's worst stall (a ticker that should wake every 5 ms), and the
+ratio of wall times. The feeds are generated (fixed seed): half RSS 2.0, half Atom 1.0,
 20 items of headline, summary and a few paragraphs each.
 """
 
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -92,12 +95,40 @@ async def measure(bodies: list[bytes], parse: Parse, concurrency: int) -> tuple[
     return wall, stall * 1000
 
 
+def descendants_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process's descendants (the fork
+    server and its workers), read from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, frontier = 0.0, [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent:
+                total += times[pid]
+                frontier.append(pid)
+    return total
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--items", type=int, default=20)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    load = f"{os.getloadavg()[0]:.1f}"
     rng = random.Random(7)
     bodies = [feed(i, args.items, rng) for i in range(args.feeds)]
     print(f"{args.feeds} feeds x {args.items} items, {sum(map(len, bodies)) / 1e6:.1f} MB;"
@@ -112,20 +143,27 @@ async def main() -> None:
     async def in_pool(name: str, body: bytes) -> ParsedFeed:
         return await pool.run(30, parse_feed, name, "u", body, None, 1000)
 
+    variants = (("thread per parse (before)", in_thread), ("worker pool (now)", in_pool))
+    runs: dict[str, list[tuple[float, ...]]] = {label: [] for label, _ in variants}
     try:
-        rows = []
-        for label, parse in (("thread per parse (before)", in_thread),
-                             ("worker pool (now)", in_pool)):
-            wall, stall = await measure(bodies, parse, concurrency=16)
-            rows.append((label, wall, stall))
+        for _ in range(args.rounds):  # interleaved, so both see the same machine load
+            for label, parse in variants:
+                cpu, helpers = time.process_time(), descendants_cpu()
+                wall, stall = await measure(bodies, parse, concurrency=16)
+                runs[label].append((wall, time.process_time() - cpu,
+                                    descendants_cpu() - helpers, stall))
     finally:
         await pool.close()
-    base = rows[0][1]
-    print("| parsing | wall (s) | feeds/s | worst loop stall (ms) | wall vs before |")
-    print("|---|---:|---:|---:|---:|")
-    for label, wall, stall in rows:
-        print(f"| {label} | {wall:.2f} | {len(bodies) / wall:,.0f} | {stall:.0f} |"
-              f" {wall / base:.2f}x |")
+    print(f"median of {args.rounds} interleaved rounds; load average before/after:"
+          f" {load} / {os.getloadavg()[0]:.1f}")
+    print("| parsing | wall (s) | feeds/s | CPU: daemon process (s) | CPU: workers (s) |"
+          " worst loop stall (ms) | wall vs before |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    base = statistics.median(m[0] for m in runs[variants[0][0]])
+    for label, measured in runs.items():
+        wall, cpu, helpers, stall = (statistics.median(m[i] for m in measured) for i in range(4))
+        print(f"| {label} | {wall:.2f} | {len(bodies) / wall:,.0f} | {cpu:.2f} | {helpers:.2f} |"
+              f" {stall:.0f} | {wall / base:.2f}x |")
 
 
 if __name__ == "__main__":
