@@ -16,8 +16,10 @@ a copy, never a process start.
 Workers are forked from a fork server that has already imported the parsing
 modules, so starting or replacing one costs a fork, not an interpreter start;
 they start on first use, so building a pool does no I/O. A worker ignores SIGINT
-(a Ctrl-C reaches the whole process group; the daemon decides when workers go)
-and exits when its socket closes.
+and SIGTERM: a Ctrl-C reaches the whole process group and systemd signals the whole
+control group, but the daemon decides when its workers go (it kills a running job
+itself, so the job's source is not charged with a failure while newsmon stops). A
+worker exits when its socket closes, so none outlives a daemon that was killed.
 
 The daemon's side of each socket is an asyncio stream: sending a job and waiting for
 its answer never block the event loop, and never take a thread.
@@ -167,8 +169,6 @@ async def _stop(workers: list[_Worker]) -> None:
     """End these workers (an idle one exits when its socket closes) and wait for them."""
     for worker in workers:
         worker.writer.close()
-        if worker.process.is_alive():
-            worker.process.terminate()
     await asyncio.get_running_loop().run_in_executor(None, _reap, workers)
 
 
@@ -183,6 +183,7 @@ def _reap(workers: list[_Worker]) -> None:
 def _serve(sock: socket.socket) -> None:
     """A worker's life: take a job, answer ``(True, result)`` or ``(False, exception)``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with sock, sock.makefile("rwb") as stream:
         while True:
             job = _read(stream)
