@@ -14,12 +14,13 @@ trafilatura and lxml are given the bytes, never a URL or a path.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import trafilatura
-from lxml.html import HtmlElement
-
 from monitor.normalise import canonical_url, plain_text
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,10 @@ class PageText:
 
 def extract_page(body: bytes, url: str) -> PageText:
     """Main text and canonical link of the HTML page fetched from ``url``."""
+    # Imported here, where extraction runs (a worker, whose fork server preloads it):
+    # the daemon's own process only names this function and never loads trafilatura.
+    import trafilatura
+
     tree = trafilatura.load_html(body)
     if tree is None:
         return PageText("", None)

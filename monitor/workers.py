@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 # Imported once by the fork server, so every worker starts with them loaded.
-PRELOAD = ("monitor.parse", "monitor.extract")
+PRELOAD = ("monitor.parse", "monitor.extract", "trafilatura")
 
 _LENGTH = struct.Struct("!Q")  # each message: its length, then a pickle
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from monitor.fetch import PAGE_TYPES, Fetcher
 from monitor.fulltext import PageReader
 from monitor.records import Article
 from monitor.workers import WorkerPool
-from tests.conftest import FeedServer
+from tests.conftest import REPO, FeedServer
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 PAGE_URL = "http://seedwire.example/world/2024/11/18/eu-15th-sanctions-package-shadow-fleet"
@@ -96,3 +98,9 @@ def test_an_extraction_past_the_deadline_keeps_the_feed_text(
         assert asyncio.run(go()) == [article]
     assert (f"source wire: article page {url}: extracting its text took too long"
             " (stopped after 0.001s); the article keeps its feed text") in caplog.text
+
+
+def test_the_daemons_own_process_does_not_load_trafilatura() -> None:
+    # Extraction runs in worker processes; the daemon only names the function.
+    check = "import sys, monitor.daemon; sys.exit('trafilatura' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], cwd=REPO).returncode == 0
