@@ -141,7 +141,7 @@ async def _fetch_feed(
         raise ParseError(source.name, url, f"parsing ran past the deadline of"
                          f" {describe(ctx.parse_deadline)}; the parser was stopped") from None
     except WorkerLost as exc:
-        raise ParseError(source.name, url, f"the parser process ended: {exc}") from None
+        raise ParseError(source.name, url, f"not parsed: {exc}") from None
     except ParseError:
         discovered = None if state.feed_url else discover_feed_url(fetched.body, fetched.url)
         if discovered is None:

@@ -56,7 +56,8 @@ class JobTimeout(Exception):
 
 
 class WorkerLost(Exception):
-    """A worker process ended in the middle of a job (killed from outside, out of memory)."""
+    """A worker process ended in the middle of a job (killed from outside, out of memory),
+    or none could be started."""
 
 
 @dataclass(eq=False, slots=True)  # compared and hashed by identity
@@ -131,7 +132,10 @@ class WorkerPool:
             worker = self._idle.pop()
         else:
             loop = asyncio.get_running_loop()
-            process, ours = await loop.run_in_executor(None, self._start)
+            try:
+                process, ours = await loop.run_in_executor(None, self._start)
+            except (OSError, EOFError) as exc:  # the fork server died (it restarts next time)
+                raise WorkerLost(f"cannot start a worker process ({exc})") from None
             reader, writer = await asyncio.open_connection(sock=ours)
             worker = _Worker(process, reader, writer)
         self._busy.add(worker)

@@ -73,9 +73,13 @@ url = "{runaway}"
         while not feed_server.requests_to("/runaway.xml") and time.monotonic() < deadline:
             time.sleep(0.05)
         assert feed_server.requests_to("/runaway.xml"), "the daemon never polled"
-        time.sleep(1.0)  # the parse is under way (it would take about 8 s)
-        family = _descendants(daemon.pid)
-        assert family, "parsing runs in worker processes"
+        # A worker (a child of the fork server, not of the daemon) parsing the feed, which
+        # would take about 8 s.
+        while not _workers(daemon.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _workers(daemon.pid), "parsing runs in worker processes"
+        time.sleep(0.5)
+        family = [pid for pid, _ in _descendants(daemon.pid)]
         # As systemd stops a unit: every process of its control group, in no set order
         # (here the workers first, the harder case for the parse under way).
         for pid in family:
@@ -96,10 +100,15 @@ url = "{runaway}"
     with engine.connect() as conn:
         failures = conn.execute(sa.text("SELECT consecutive_failures FROM sources")).all()
     engine.dispose()
-    assert failures in ([], [(0,)])
+    assert failures in ([], [(0,)]), stderr.decode()
 
 
-def _descendants(root: int) -> list[int]:
+def _workers(root: int) -> list[int]:
+    return [pid for pid, parent in _descendants(root) if parent != root]
+
+
+def _descendants(root: int) -> list[tuple[int, int]]:
+    """(pid, parent pid) of every process below ``root``."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -108,12 +117,12 @@ def _descendants(root: int) -> list[int]:
                     parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
             except (FileNotFoundError, ProcessLookupError):
                 continue
-    found: list[int] = []
+    found: list[tuple[int, int]] = []
     frontier = [root]
     while frontier:
         parent = frontier.pop()
         children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found.extend(children)
+        found.extend((child, parent) for child in children)
         frontier.extend(children)
     return found
 

@@ -118,3 +118,23 @@ def _alive(pid: int) -> bool:
 def test_parsed_feeds_cross_between_processes_unchanged() -> None:
     feed = parse_feed("seed-wire", "w", (SEEDS / "feeds" / "wire.xml").read_bytes())
     assert pickle.loads(pickle.dumps(feed, protocol=pickle.HIGHEST_PROTOCOL)) == feed
+
+
+def test_a_killed_fork_server_is_started_again_for_the_next_worker() -> None:
+    async def go() -> None:
+        async with WorkerPool(1) as pool:
+            pid = await pool.run(10, os.getpid)
+            server = _parent(pid)
+            os.kill(server, 9)
+            os.kill(pid, 9)
+            with pytest.raises(WorkerLost):
+                await pool.run(10, os.getpid)
+            again = await pool.run(10, os.getpid)
+            assert _parent(again) != server
+
+    run(go())
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
