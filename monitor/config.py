@@ -98,7 +98,8 @@ class FetchSettings(_Section):
 class ParseSettings(_Section):
     """Feed parsing and page extraction run in worker processes (see docs/configuration.md)."""
 
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    # Each worker holds about 16 MB of its own; more than a few rarely pays on a poller.
+    workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), gt=0)
     deadline: Duration = timedelta(seconds=30)
 
 
