@@ -95,6 +95,33 @@ class FetchSettings(_Section):
     per_host: int = Field(default=4, gt=0)
 
 
+class ParseSettings(_Section):
+    """Feed parsing and page extraction run in worker processes (see docs/configuration.md)."""
+
+    # Each worker holds about 16 MB of its own; more than a few rarely pays on a poller.
+    workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), gt=0)
+    deadline: Duration = timedelta(seconds=30)
+
+
+class FullTextSettings(_Section):
+    """Article pages fetched for sources with ``full_text = true`` (see docs/configuration.md)."""
+
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=15)
+    total_timeout: Duration = timedelta(seconds=20)
+    max_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    per_host: int = Field(default=2, gt=0)
+    max_pages: int = Field(default=50, gt=0)
+
+    def fetch_settings(self, fetch: FetchSettings) -> FetchSettings:
+        """The feed fetch settings with the page limits in place of the feed limits."""
+        return fetch.model_copy(update={
+            "connect_timeout": self.connect_timeout, "read_timeout": self.read_timeout,
+            "total_timeout": self.total_timeout, "max_bytes": self.max_bytes,
+            "per_host": self.per_host,
+        })
+
+
 class DeliverySettings(_Section):
     interval: Duration = timedelta(seconds=5)
     max_age: Duration = timedelta(hours=24)
@@ -129,6 +156,7 @@ class SourceSettings(_Section):
     max_age: OptionalDuration | Literal["default"] = "default"
     allow_private: bool = False
     expect_every: Duration | None = None  # without it, the usual gap is learned
+    full_text: bool = False  # fetch each new article's page and match its main text
 
     @field_validator("url")
     @classmethod
@@ -193,6 +221,8 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
     reload: ReloadSettings = ReloadSettings()
+    parse: ParseSettings = ParseSettings()
+    full_text: FullTextSettings = FullTextSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
     channels: dict[str, ChannelSettings] = Field(default_factory=_default_channels)
 

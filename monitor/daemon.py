@@ -28,7 +28,8 @@ from apscheduler.triggers.cron import CronTrigger
 from monitor.channels.base import Channel
 from monitor.config import Settings, SourceSettings
 from monitor.deliver import Deliverer, DeliveryReport
-from monitor.fetch import Fetcher
+from monitor.fetch import PAGE_TYPES, Fetcher
+from monitor.fulltext import PageReader
 from monitor.logs import about
 from monitor.match.matcher import Matcher
 from monitor.observe.endpoint import Endpoint, Response
@@ -40,13 +41,14 @@ from monitor.rules.model import RuleSet
 from monitor.schedule import Jobs
 from monitor.store import Store
 from monitor.stories import StoryIndex, StorySettings
+from monitor.workers import WorkerPool
 
 log = logging.getLogger("newsmon.daemon")
 
 T = TypeVar("T")
 STORE_DEADLINE = 5.0  # seconds a health check or a scrape waits for the store
 STOP_GRACE = timedelta(seconds=5)  # for sends under way at stop (systemd waits 15 s)
-RESTART_ONLY = ("storage", "fetch", "stories", "http")  # sections read once, at start
+RESTART_ONLY = ("storage", "fetch", "stories", "http", "parse", "full_text")  # read at start
 
 
 def utc_now() -> datetime:
@@ -81,6 +83,10 @@ class Daemon:
         self.clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-db")
         self._fetcher = Fetcher(client, settings.fetch)
+        self._workers = WorkerPool(settings.parse.workers)
+        self._pages = PageReader(
+            Fetcher(client, settings.full_text.fetch_settings(settings.fetch), PAGE_TYPES),
+            self._workers, settings.parse.deadline.total_seconds(), settings.full_text.max_pages)
         self._stories = StoryIndex(StorySettings(window=settings.stories.window,
                                                  threshold=settings.stories.threshold))
         self.metrics = Metrics()
@@ -114,6 +120,9 @@ class Daemon:
             health=self.settings.health,
             health_channels=tuple(self.settings.health_channels),
             stories=self._stories,
+            workers=self._workers,
+            parse_deadline=self.settings.parse.deadline,
+            pages=self._pages,
         )
 
     def _build_deliverer(self, rules: RuleSet) -> Deliverer:
@@ -155,6 +164,7 @@ class Daemon:
         for channel in [*self._retired, *self.channels.values()]:
             await channel.close()
         self._retired.clear()
+        await self._workers.close()
         await self.db(self.store.close)
         self._executor.shutdown(wait=True)
 
@@ -254,8 +264,8 @@ class Daemon:
                           channels: Mapping[str, Channel]) -> None:
         """Run with a new, validated set from now on; polls already running finish as they were.
 
-        ``[storage]``, ``[fetch]``, ``[stories]`` and ``[http]`` are read at start only: a change
-        there is logged and waits for a restart.
+        ``RESTART_ONLY`` sections (storage, fetch, stories, http, parse, full_text) are read at
+        start only: a change there is logged and waits for a restart.
         """
         fixed = {name: getattr(self.settings, name) for name in RESTART_ONLY}
         for name, value in fixed.items():
@@ -332,7 +342,10 @@ class Daemon:
 
     async def _poll_job(self, source: SourceSettings) -> None:
         self._track(self._polls)
-        report = await self.poll(source)
+        try:
+            report = await self.poll(source)
+        except asyncio.CancelledError:
+            return  # stopping: what the poll committed stays, the rest is polled next time
         if report.alerts:
             self._wake_delivery()
 

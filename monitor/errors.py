@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 class NewsmonError(Exception):
@@ -90,6 +91,10 @@ class SourceError(NewsmonError):
         self.reason = reason
         super().__init__(f"source {source} ({url}): {reason}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its fields: a parse error crosses from a worker process as a pickle.
+        return type(self), (self.source, self.url, self.reason)
+
 
 class FetchError(SourceError):
     """The transfer failed; ``kind`` says how, ``retry_after`` is a server's wish in seconds."""
@@ -105,6 +110,9 @@ class FetchError(SourceError):
         super().__init__(source, url, reason)
         self.kind = kind
         self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.source, self.url, self.reason, self.kind, self.retry_after)
 
 
 class ParseError(SourceError):

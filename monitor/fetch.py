@@ -48,14 +48,8 @@ def build_client(settings: FetchSettings) -> httpx.AsyncClient:
     Redirects are followed by ``Fetcher`` itself, one hop at a time, so each hop's
     target can be checked (scheme, private addresses, loops).
     """
-    timeout = httpx.Timeout(
-        connect=settings.connect_timeout.total_seconds(),
-        read=settings.read_timeout.total_seconds(),
-        write=settings.read_timeout.total_seconds(),
-        pool=settings.total_timeout.total_seconds(),
-    )
     return httpx.AsyncClient(
-        timeout=timeout,
+        timeout=_timeouts(settings),
         follow_redirects=False,
         http2=True,
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
@@ -63,15 +57,45 @@ def build_client(settings: FetchSettings) -> httpx.AsyncClient:
     )
 
 
+FEED_TYPES = ("application/rss+xml, application/atom+xml, application/feed+json, "
+              "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
+PAGE_TYPES = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+
+
+def _timeouts(settings: FetchSettings) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=settings.connect_timeout.total_seconds(),
+        read=settings.read_timeout.total_seconds(),
+        write=settings.read_timeout.total_seconds(),
+        pool=settings.total_timeout.total_seconds(),
+    )
+
+
 class Fetcher:
-    def __init__(self, client: httpx.AsyncClient, settings: FetchSettings) -> None:
+    """Fetches under one set of limits; the daemon has one for feeds and one for article
+    pages (``[full_text]``), sharing the client but not the per-host limits."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, settings: FetchSettings, accept: str = FEED_TYPES
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._accept = accept
+        self._timeout = _timeouts(settings)
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
     async def fetch(
-        self, source: str, url: str, validators: Validators, *, allow_private: bool = False
+        self, source: str, url: str, validators: Validators, *, allow_private: bool = False,
+        configured: bool = True,
     ) -> FetchResult:
+        """``configured``: ``url`` is the user's (so it may be private); a URL read from a
+        feed (an article's page) is checked like a redirect target."""
+        if not configured and urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise FetchError(source, url, "refused: only http(s) links are fetched",
+                             FetchFailure.REFUSED)
+        if not configured and not allow_private and await _is_private(url):
+            raise FetchError(source, url, "refused an address in a private network;"
+                             " set allow_private = true to permit it", FetchFailure.REFUSED)
         if is_local(url):
             return await asyncio.to_thread(self._read_file, source, url)
         try:
@@ -118,14 +142,14 @@ class Fetcher:
 
     async def _get(self, source: str, url: str, validators: Validators) -> FetchResult | str:
         """One request: a result, or the absolute URL a redirect points to."""
-        headers = {"Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
-                   "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"}
+        headers = {"Accept": self._accept}
         if validators.etag:
             headers["If-None-Match"] = validators.etag
         if validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
         try:
-            async with self._client.stream("GET", url, headers=headers) as response:
+            async with self._client.stream("GET", url, headers=headers,
+                                           timeout=self._timeout) as response:
                 if response.is_redirect and "Location" in response.headers:
                     return str(response.url.join(response.headers["Location"]))
                 if response.status_code == 304:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import replace
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -57,6 +58,23 @@ def normalise_entry(source: str, entry: FeedEntry, fetched: datetime) -> Article
         fetched=fetched,
         language=(entry.language or "").split("-")[0].lower() or None,
     )
+
+
+def with_page_text(article: Article, text: str, canonical: str | None) -> Article:
+    """The article once its page has been read (``full_text``).
+
+    The page's main text becomes the content when it says more than the feed did.
+    The page's canonical link becomes the URL, and the identity is computed again
+    from it (it decides only for an article without a guid), before the article is
+    stored: one article reached by two links is one article.
+    """
+    if len(text) > len(article.content):
+        article = replace(article, content=text)
+    if canonical is None or canonical == article.url:
+        return article
+    identity = article_identity(article.source, article.guid, canonical, article.title,
+                                article.summary)
+    return replace(article, url=canonical, identity=identity)
 
 
 FUTURE_TOLERANCE = timedelta(hours=1)
@@ -138,6 +156,12 @@ def html_to_text(value: str) -> str:
         extractor.feed(value)
         extractor.close()
         value = "".join(extractor.parts)  # convert_charrefs already decoded entities
+    return plain_text(value)
+
+
+def plain_text(value: str) -> str:
+    """Plain text cleaned for matching and display: control characters gone, Unicode NFC,
+    whitespace folded within each paragraph, empty paragraphs dropped."""
     value = unicodedata.normalize("NFC", _CONTROL.sub(" ", value))
     paragraphs = (" ".join(p.split()) for p in value.split("\n"))
     return "\n".join(p for p in paragraphs if p)

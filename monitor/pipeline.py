@@ -9,7 +9,6 @@ a backoff, never an exception out of here.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from monitor.config import HealthSettings, SourceSettings
 from monitor.durations import describe
 from monitor.errors import FetchError, ParseError, SourceError
 from monitor.fetch import Fetcher, Validators
+from monitor.fulltext import PageReader
 from monitor.logs import about
 from monitor.match.matcher import Matcher
 from monitor.normalise import normalise_entry
@@ -30,6 +30,7 @@ from monitor.plan import PlannedAlert, Planner
 from monitor.records import Article, FetchResult, ParsedFeed
 from monitor.store import NewArticle, SourceState, Store
 from monitor.stories import StoryIndex
+from monitor.workers import JobTimeout, WorkerLost, WorkerPool
 
 log = logging.getLogger("newsmon.poll")
 
@@ -51,6 +52,9 @@ class PollContext:
     health: HealthSettings
     health_channels: tuple[str, ...]
     stories: StoryIndex
+    workers: WorkerPool  # parsing runs here, off the event loop, under parse_deadline
+    parse_deadline: timedelta
+    pages: PageReader  # full text of new articles for sources that ask for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,10 @@ async def poll_source(
     known = await ctx.db(ctx.store.known_identities, [a.identity for a in articles])
     batch: list[NewArticle] = []
     fresh = sorted((a for a in articles if a.identity not in known), key=lambda a: a.when)
+    aliases: list[tuple[str, str]] = []
+    if source.full_text and fresh:
+        fresh, aliases = await _read_pages(ctx, source, fresh,
+                                           now - max_age if max_age else None)
     for article in fresh:
         story_id = ctx.stories.assign(article)
         hits = tuple(ctx.matcher.match(article))
@@ -105,7 +113,7 @@ async def poll_source(
         batch.append(NewArticle(article, story_id, hits, alerts))
     new_state, health = _assess(ctx, source, before, _succeeded(
         state, now, fetched.etag, fetched.last_modified, len(batch)), len(batch), now)
-    outcome = await ctx.db(ctx.store.save_batch, new_state, batch, now, health)
+    outcome = await ctx.db(ctx.store.save_batch, new_state, batch, now, health, aliases)
     log.info("source %s: %d items, %d new, %d alerts", source.name, len(articles),
              outcome.articles_stored, outcome.alerts_created, extra=about(source=source.name))
     return PollReport(source.name, len(articles), outcome.articles_stored, outcome.alerts_created,
@@ -127,8 +135,13 @@ async def _fetch_feed(
     if fetched.not_modified:
         return fetched, None, state
     try:
-        feed = await asyncio.to_thread(parse_feed, source.name, url, fetched.body,
-                                       fetched.content_type, ctx.max_items)
+        feed = await ctx.workers.run(ctx.parse_deadline.total_seconds(), parse_feed, source.name,
+                                     url, fetched.body, fetched.content_type, ctx.max_items)
+    except JobTimeout:  # a runaway parse (see HAZARDS: feedparser on many attributes)
+        raise ParseError(source.name, url, f"parsing ran past the deadline of"
+                         f" {describe(ctx.parse_deadline)}; the parser was stopped") from None
+    except WorkerLost as exc:
+        raise ParseError(source.name, url, f"not parsed: {exc}") from None
     except ParseError:
         discovered = None if state.feed_url else discover_feed_url(fetched.body, fetched.url)
         if discovered is None:
@@ -139,6 +152,26 @@ async def _fetch_feed(
         return await _fetch_feed(ctx, source, replace(state, feed_url=discovered, etag=None,
                                                       last_modified=None))
     return fetched, feed, state
+
+
+async def _read_pages(
+    ctx: PollContext, source: SourceSettings, fresh: list[Article], oldest: datetime | None
+) -> tuple[list[Article], list[tuple[str, str]]]:
+    """Full text and canonical links for the new articles young enough to alert.
+
+    The identity follows the canonical link, so an article that link shows to be
+    stored already (the same article reached by another link) is no longer new.
+    Returns the articles and the (feed identity, identity) pairs of the renamed ones,
+    which the store keeps so the feed's item is known next time without its page.
+    """
+    young = [a for a in fresh if oldest is None or a.when >= oldest]
+    read = await ctx.pages.read(source.name, young, allow_private=source.allow_private)
+    renamed = {before.identity: after for before, after in zip(young, read, strict=True)}
+    aliases = [(feed_identity, a.identity) for feed_identity, a in renamed.items()
+               if a.identity != feed_identity]
+    known = await ctx.db(ctx.store.known_identities, [i for _, i in aliases]) if aliases else set()
+    articles = (renamed.get(a.identity, a) for a in fresh)
+    return _unique([a for a in articles if a.identity not in known]), aliases
 
 
 def _unique(articles: list[Article]) -> list[Article]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import threading
 import time
@@ -11,8 +13,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
+
+from monitor.channel_settings import ConsoleChannelSettings
+from monitor.channels.console import ConsoleChannel
+from monitor.config import Settings
+from monitor.daemon import CycleReport, Daemon
+from monitor.rules.load import load_rules
+from monitor.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -163,6 +173,26 @@ def feed_server() -> Iterator[FeedServer]:
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+def run_cycles(settings: Settings, out: io.StringIO | None = None,
+               cycles: int = 1) -> list[CycleReport]:
+    """Run the whole daemon in-process for ``cycles`` of ``run --once``, alerts to the
+    console channel writing to ``out``."""
+    channel = ConsoleChannel("console", ConsoleChannelSettings(type="console"),
+                             out if out is not None else io.StringIO())
+
+    async def go() -> list[CycleReport]:
+        async with httpx.AsyncClient() as client:
+            daemon = Daemon(settings, load_rules(settings.rules.paths),
+                            Store(settings.storage.url), client, {"console": channel})
+            await daemon.start()
+            try:
+                return [await daemon.run_once() for _ in range(cycles)]
+            finally:
+                await daemon.close()
+
+    return asyncio.run(go())
 
 
 def _postgres_available() -> bool:

@@ -4,23 +4,17 @@ HTTP server next to a good source whose alerts must still arrive."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import io
 import logging
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from monitor.channel_settings import ConsoleChannelSettings
-from monitor.channels.console import ConsoleChannel
 from monitor.config import Settings, resolve_paths
-from monitor.daemon import Daemon
-from monitor.rules.load import load_rules
 from monitor.store import Store
-from tests.conftest import RULES, SEEDS, FeedServer
+from tests.conftest import RULES, SEEDS, FeedServer, run_cycles
 
 SEED_HEADLINE = "Biden authorises Ukraine to strike Russia with US long-range missiles"
 
@@ -76,20 +70,8 @@ def test_bad_sources_cost_only_themselves(
         sources=sources,  # type: ignore[arg-type]
     ), tmp_path)
     out = io.StringIO()
-    channel = ConsoleChannel("console", ConsoleChannelSettings(type="console"), out)
-
-    async def go() -> Any:
-        async with httpx.AsyncClient() as client:
-            daemon = Daemon(settings, load_rules(settings.rules.paths),
-                            Store(settings.storage.url), client, {"console": channel})
-            await daemon.start()
-            try:
-                return await daemon.run_once()
-            finally:
-                await daemon.close()
-
     with caplog.at_level(logging.INFO):
-        report = asyncio.run(go())
+        (report,) = run_cycles(settings, out)
     polls = {p.source: p for p in report.polls}
     assert SEED_HEADLINE in out.getvalue()
     assert polls["seed-wire"].error is None

@@ -264,3 +264,12 @@ def test_the_story_index_reloads_recent_and_recently_fetched_articles(store: Sto
     reloaded = [(a.identity, story) for rows in store.stories_since(since) for a, story in rows]
     assert reloaded == [("recent", "story-recent"), ("archive", "story-archive")]
     assert [a.identity for rows in store.articles_since(since) for a in rows] == ["recent"]
+
+
+def test_a_feed_identity_kept_as_an_alias_is_known_like_the_article(store: Store) -> None:
+    store.save_batch(SourceState("wire", "u"), [planned("canonical-1")], NOW,
+                     aliases=[("feed-link-1", "canonical-1"), ("feed-link-2", "canonical-1")])
+    store.save_batch(SourceState("wire", "u"), [], NOW, aliases=[("feed-link-2", "canonical-1")])
+    assert store.known_identities(["feed-link-1", "feed-link-2", "canonical-1", "other"]) == {
+        "feed-link-1", "feed-link-2", "canonical-1"}
+    assert store.count_articles() == 1

@@ -13,9 +13,17 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Table, inspect, select, text
 
 from monitor.errors import StoreError
-from monitor.store.schema import channel_state, meta, metadata, outbox, silences, sources
+from monitor.store.schema import (
+    article_aliases,
+    channel_state,
+    meta,
+    metadata,
+    outbox,
+    silences,
+    sources,
+)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _add_columns(conn: Connection, table: Table, names: list[str]) -> None:
@@ -56,8 +64,15 @@ def _v3_to_v4(conn: Connection) -> None:
     silences.create(conn)
 
 
+def _v4_to_v5(conn: Connection) -> None:
+    """Feed identities of articles renamed by their page's canonical link."""
+    article_aliases.create(conn)
+
+
 # STEPS[n] upgrades a database from version n to n + 1.
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+STEPS: dict[int, Callable[[Connection], None]] = {
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+}
 
 
 def stored_version(conn: Connection) -> int | None:

@@ -107,6 +107,15 @@ articles = Table(
     Index("ix_articles_fetched", "fetched_at"),
 )
 
+# version 5: the identity a feed item had before its page named the article's canonical
+# link (full_text), so the item is recognised next time without fetching its page again.
+article_aliases = Table(
+    "article_aliases",
+    metadata,
+    Column("alias", String(64), primary_key=True),
+    Column("identity", String(64), nullable=False),
+)
+
 hits = Table(
     "hits",
     metadata,

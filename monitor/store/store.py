@@ -31,6 +31,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -40,7 +41,7 @@ from monitor.plan import PlannedAlert
 from monitor.records import Article, Hit
 from monitor.store.migrate import migrate
 from monitor.store.outbox import Outbox, file_alerts
-from monitor.store.schema import articles, hits, sources
+from monitor.store.schema import article_aliases, articles, hits, sources
 from monitor.store.silences import Silences, active_silences
 
 
@@ -195,24 +196,29 @@ class Store:
     # --- articles ------------------------------------------------------------------------
 
     def known_identities(self, identities: Sequence[str]) -> set[str]:
+        """Those of ``identities`` already stored, as an article's or as one's alias."""
         known: set[str] = set()
         with self.transaction() as conn:
             for start in range(0, len(identities), 500):
                 chunk = list(identities[start : start + 500])
-                known.update(
-                    conn.execute(
-                        select(articles.c.identity).where(articles.c.identity.in_(chunk))
-                    ).scalars()
+                query = union_all(
+                    select(articles.c.identity).where(articles.c.identity.in_(chunk)),
+                    select(article_aliases.c.alias).where(article_aliases.c.alias.in_(chunk)),
                 )
+                known.update(conn.execute(query).scalars())
         return known
 
     def save_batch(
         self, state: SourceState, batch: Sequence[NewArticle], now: datetime,
-        health_alerts: Sequence[PlannedAlert] = (),
+        health_alerts: Sequence[PlannedAlert] = (), aliases: Sequence[tuple[str, str]] = (),
     ) -> BatchOutcome:
-        """Store new articles with their hits and alerts, and the source's new state."""
+        """Store new articles with their hits and alerts, and the source's new state.
+        ``aliases``: (feed identity, identity) of articles renamed by a canonical link."""
         stored = created = 0
         with self.transaction() as conn:
+            for alias, identity in aliases:
+                conn.execute(self.insert(article_aliases).values(alias=alias, identity=identity)
+                             .on_conflict_do_nothing())
             planning = bool(health_alerts) or any(item.alerts for item in batch)
             silences = active_silences(conn, now) if planning else []
             if health_alerts:
