@@ -1,15 +1,21 @@
 """Benchmark of stage *stories* (clustering): speed and memory with 100,000 articles
 in the window, and precision/recall on the labelled set against baselines.
 
-    .venv/bin/python benchmarks/cluster/run.py            # both, speed in a fresh process
-    .venv/bin/python benchmarks/cluster/run.py quality    # the labelled set only
-    .venv/bin/python benchmarks/cluster/run.py speed      # speed only (this process)
+    .venv/bin/python benchmarks/cluster/run.py            # both; speed: baseline and current
+    .venv/bin/python benchmarks/cluster/run.py quality    # the labelled sets only
+    .venv/bin/python benchmarks/cluster/run.py speed current   # one speed run (this process)
+    .venv/bin/python benchmarks/cluster/run.py speed baseline  # the same, the old index
+
+Speed: the baseline (``baseline.py``: the index before the speed work, from git) and
+the current index, each alone in a fresh process (speed and memory), then compared
+in one process in alternate chunks (``compare``): only that ratio is robust to load.
 
 Measures only; writes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import resource
 import subprocess
@@ -25,12 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cluster.baseline import BASELINE, baseline_index  # noqa: E402
 from benchmarks.cluster.generate import articles  # noqa: E402
 from monitor.match.text import WORD, fold  # noqa: E402
 from monitor.records import Article  # noqa: E402
 from monitor.stories import StoryIndex, StorySettings  # noqa: E402
 
-LABELLED = ROOT / "tests" / "fixtures" / "stories" / "labelled.jsonl"
+FIXTURES = ROOT / "tests" / "fixtures" / "stories"
+# labelled: written while choosing the method; heldout: written afterwards, never tuned on.
+SETS = {"labelled": FIXTURES / "labelled.jsonl", "held-out": FIXTURES / "heldout.jsonl"}
 WINDOW = 72 * 3600.0
 
 
@@ -41,9 +50,9 @@ def pairwise(labels: list[str], predicted: list[str]) -> tuple[float, float]:
     return together / max(put, 1), together / max(belong, 1)
 
 
-def labelled() -> list[tuple[Article, str]]:
+def labelled(path: Path) -> list[tuple[Article, str]]:
     out = []
-    for line in LABELLED.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         published = datetime.fromisoformat(row["published"])
         out.append((Article(row["source"], row["id"], None, None, row["title"], row["summary"],
@@ -74,11 +83,11 @@ def shingle_baseline(pairs: list[tuple[Article, str]], threshold: float) -> list
     return ids
 
 
-def quality() -> None:
-    pairs = labelled()
+def quality(name: str, path: Path) -> None:
+    pairs = labelled(path)
     labels = [label for _, label in pairs]
     stories = len(set(labels))
-    print(f"labelled set: {len(pairs)} articles, {stories} stories\n")
+    print(f"{name} set ({path.name}): {len(pairs)} articles, {stories} stories\n")
     print("| method | threshold | precision | recall |")
     print("|---|---|---|---|")
 
@@ -99,41 +108,86 @@ def quality() -> None:
             lambda threshold=threshold: shingle_baseline(pairs, threshold))
 
 
-def speed(settings: StorySettings | None = None, total: int = 230_000, warm: int = 120_000,
+CHUNK = 500
+
+
+def speed(implementation: str, total: int = 230_000, warm: int = 120_000,
           measured: int = 50_000) -> None:
+    index_class = baseline_index() if implementation == "baseline" else StoryIndex
     started = time.perf_counter()
     stream = articles(total)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"generated {len(stream)} articles in {time.perf_counter() - started:.0f} s; "
-          f"process {baseline:.0f} MB before clustering")
-    index = StoryIndex(settings)
+    print(f"[{implementation}] generated {len(stream)} articles in "
+          f"{time.perf_counter() - started:.0f} s; process {baseline:.0f} MB before clustering")
+    index = index_class()
     started = time.perf_counter()
     ids = [index.assign(a) for a in stream[:warm]]
     warm_rate = warm / (time.perf_counter() - started)
     kept_before = len(index)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     ids += [index.assign(a) for a in stream[warm:warm + measured]]
     rate = measured / (time.perf_counter() - started)
+    cpu_rate = measured / (time.process_time() - cpu)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     precision, recall = pairwise([a.identity.split("-")[0] for a in stream[:len(ids)]], ids)
-    print(f"filling the window: {warm_rate:.0f} articles/s")
-    print(f"with {kept_before:,} to {len(index):,} articles kept (vocabulary "
-          f"{index.vocabulary:,} terms): {rate:.0f} articles/s over the last {measured:,}")
-    print(f"peak RSS {peak:.0f} MB (articles held by the benchmark: {baseline:.0f} MB); "
-          f"index ≈ {peak - baseline:.0f} MB")
-    print(f"synthetic stories recovered: pairwise precision {precision:.3f}, "
-          f"recall {recall:.3f}")
+    print(f"[{implementation}] filling the window: {warm_rate:.0f} articles/s")
+    print(f"[{implementation}] with {kept_before:,} to {len(index):,} articles kept (vocabulary "
+          f"{index.vocabulary:,} terms): {rate:.0f} articles/s ({cpu_rate:.0f} per CPU "
+          f"second) over the last {measured:,}")
+    print(f"[{implementation}] peak RSS {peak:.0f} MB (articles held by the benchmark: "
+          f"{baseline:.0f} MB); index ≈ {peak - baseline:.0f} MB")
+    print(f"[{implementation}] synthetic stories recovered: pairwise precision "
+          f"{precision:.3f}, recall {recall:.3f}")
+    print(f"[{implementation}] story ids: sha256 "
+          f"{hashlib.sha256(chr(10).join(ids).encode()).hexdigest()[:16]}")
+
+
+def compare(total: int = 230_000, warm: int = 120_000, measured: int = 50_000) -> None:
+    """Baseline and current in one process on the same stream, timed in alternate
+    chunks of ``CHUNK`` articles: on a shared machine the load then falls on both
+    alike, which separate runs minutes apart do not promise."""
+    stream = articles(total)
+    old, new = baseline_index()(), StoryIndex()
+    for article in stream[:warm]:
+        old.assign(article)
+        new.assign(article)
+    spent = {"baseline": [0.0, 0.0], "current": [0.0, 0.0]}  # wall, CPU
+    same = True
+    for start in range(warm, warm + measured, CHUNK):
+        chunk = stream[start:start + CHUNK]
+        given = []
+        for name, index in (("baseline", old), ("current", new)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            given.append([index.assign(a) for a in chunk])
+            spent[name][0] += time.perf_counter() - wall
+            spent[name][1] += time.process_time() - cpu
+        same = same and given[0] == given[1]
+    (old_wall, old_cpu), (new_wall, new_cpu) = spent["baseline"], spent["current"]
+    print(f"same process, alternate chunks of {CHUNK}, {len(new):,} articles kept:")
+    print(f"baseline ({BASELINE}): {measured / old_wall:.0f} articles/s "
+          f"({measured / old_cpu:.0f} per CPU second)")
+    print(f"current: {measured / new_wall:.0f} articles/s ({measured / new_cpu:.0f} per CPU "
+          f"second)")
+    print(f"speed-up: {old_wall / new_wall:.2f}x wall, {old_cpu / new_cpu:.2f}x CPU")
+    print("story ids: " + ("identical" if same else "DIFFERENT"))
 
 
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     if what in ("all", "quality"):
-        quality()
+        for name, path in SETS.items():
+            quality(name, path)
+            print()
     if what == "speed":
-        speed()
+        speed(sys.argv[2] if len(sys.argv) > 2 else "current")
     elif what == "all":
+        # Each alone in a fresh process first, for its memory: a child's peak RSS
+        # counts its parent's at the fork, so the parent must still be small.
+        for implementation in ("baseline", "current"):
+            print(flush=True)
+            subprocess.run([sys.executable, __file__, "speed", implementation], check=True)
         print()
-        subprocess.run([sys.executable, __file__, "speed"], check=True)
+        compare()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+"""The story index as it was before the speed work, to time against in the same run.
+
+Loaded from git (``BASELINE``: the last commit on main before the work) into a
+temporary package, so the old code is not kept twice in the tree and the
+comparison is with exactly what shipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BASELINE = "0b4a79c"
+PACKAGE = "stories_baseline"
+
+
+def baseline_index() -> type:
+    """``StoryIndex`` from monitor/stories/ as of ``BASELINE``."""
+    folder = Path(tempfile.mkdtemp(prefix="cluster-baseline-")) / PACKAGE
+    folder.mkdir()
+    (folder / "__init__.py").write_text("", encoding="utf-8")
+    for name in ("index", "terms"):
+        source = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{BASELINE}:monitor/stories/{name}.py"],
+            capture_output=True, text=True, check=True).stdout
+        source = source.replace("monitor.stories.terms", f"{PACKAGE}.terms")
+        (folder / f"{name}.py").write_text(source, encoding="utf-8")
+    sys.path.insert(0, str(folder.parent))
+    module = importlib.import_module(f"{PACKAGE}.index")
+    index: type = module.StoryIndex
+    return index
