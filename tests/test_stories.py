@@ -2,7 +2,12 @@
 
 The labelled set (tests/fixtures/stories/labelled.jsonl) is written like
 multi-outlet coverage of November-December 2024: retellings with different
-headlines, and same-topic different-event hard negatives within days.
+headlines, and same-topic different-event hard negatives within days. The method
+and its threshold were chosen on it.
+
+The held-out set (tests/fixtures/stories/heldout.jsonl) was written afterwards, by
+someone else, the same way (coverage of July 2023 to July 2024), and nothing was
+tuned on it: it measures how the method does on coverage it has not seen.
 """
 
 from __future__ import annotations
@@ -19,15 +24,19 @@ import pytest
 from monitor.records import Article
 from monitor.stories import StoryIndex, StorySettings, story_terms
 
-LABELLED = Path(__file__).parent / "fixtures" / "stories" / "labelled.jsonl"
+FIXTURES = Path(__file__).parent / "fixtures" / "stories"
+LABELLED = FIXTURES / "labelled.jsonl"
+HELD_OUT = FIXTURES / "heldout.jsonl"
+PINNED_IDS = FIXTURES / "labelled_story_ids.json"
 T0 = datetime(2024, 11, 18, 9, 0, tzinfo=UTC)
 
 
-def load_labelled(fetched: datetime | None = None) -> list[tuple[Article, str]]:
+def load_labelled(fetched: datetime | None = None,
+                  path: Path = LABELLED) -> list[tuple[Article, str]]:
     """The labelled articles in publication order, fetched a few minutes after
     publication (or all at ``fetched``: an archive)."""
     out = []
-    for line in LABELLED.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         published = datetime.fromisoformat(row["published"])
         out.append((article(row["id"], row["title"], row["summary"], published,
@@ -56,8 +65,9 @@ def cluster(pairs: list[tuple[Article, str]], index: StoryIndex | None = None) -
     return {a.identity: index.assign(a) for a, _ in pairs}
 
 
-def test_the_labelled_set_is_many_outlets_telling_many_stories() -> None:
-    pairs = load_labelled()
+@pytest.mark.parametrize("path", [LABELLED, HELD_OUT], ids=["labelled", "held-out"])
+def test_the_labelled_set_is_many_outlets_telling_many_stories(path: Path) -> None:
+    pairs = load_labelled(path=path)
     stories = Counter(label for _, label in pairs)
     assert len(pairs) >= 80
     assert len(stories) >= 20
@@ -74,6 +84,46 @@ def test_clustering_the_labelled_set_meets_the_precision_and_recall_floor() -> N
                                  [ids[a.identity] for a, _ in pairs])
     assert precision >= 0.95, precision
     assert recall >= 0.85, recall
+
+
+def test_clustering_the_held_out_set_holds_the_floor_it_measured() -> None:
+    # Measured with the shipped settings: precision 0.851, recall 0.284, short of the
+    # 0.95 / 0.85 targets (benchmarks/README.md says why and what would close the
+    # gap). This floor catches a regression; it is not the target, and no setting
+    # was chosen by looking at this set.
+    pairs = load_labelled(path=HELD_OUT)
+    ids = cluster(pairs)
+    precision, recall = pairwise([label for _, label in pairs],
+                                 [ids[a.identity] for a, _ in pairs])
+    assert precision >= 0.85, precision
+    assert recall >= 0.28, recall
+
+
+@pytest.mark.parametrize(("one", "other", "what"), [
+    ("fed-hike-jul-2023-1", "ecb-hike-jul-2023-1", "the Fed and the ECB hike, 18 hours apart"),
+    ("ecb-hike-jul-2023-3", "boj-ycc-jul-2023-1", "the ECB hikes / the BOJ loosens, the next day"),
+    ("eu-13th-package-feb-2024-1", "us-sanctions-feb-2024-1",
+     "EU and US sanctions on Russia, the same day"),
+    ("altman-ousted-nov-2023-1", "altman-joins-microsoft-nov-2023-1",
+     "Altman fired / hired by Microsoft, three days apart"),
+    ("milei-wins-nov-2023-1", "wilders-wins-nov-2023-1", "two elections, three days apart"),
+    ("noto-quake-jan-2024-1", "haneda-collision-jan-2024-1",
+     "the Noto earthquake / the Haneda collision, the next day"),
+    ("taiwan-election-jan-2024-1", "nauru-switches-jan-2024-1",
+     "Taiwan's election / Nauru's switch, two days apart"),
+])
+def test_held_out_same_topic_different_events_stay_apart(one: str, other: str,
+                                                         what: str) -> None:
+    ids = cluster(load_labelled(path=HELD_OUT))
+    assert ids[one] != ids[other], what
+
+
+def test_the_labelled_set_gets_the_story_ids_the_index_gave_before_the_speed_work() -> None:
+    # Pinned from the index as of commit 0b4a79c (before it was made faster): a change
+    # that only makes clustering faster must give every article the same story id.
+    # A change of method must re-pin this file on purpose (benchmarks/README.md).
+    pinned = json.loads(PINNED_IDS.read_text(encoding="utf-8"))
+    assert cluster(load_labelled()) == pinned
 
 
 def test_retellings_with_different_headlines_join_one_story() -> None:
