@@ -118,10 +118,10 @@ def test_held_out_same_topic_different_events_stay_apart(one: str, other: str,
     assert ids[one] != ids[other], what
 
 
-def test_the_labelled_set_gets_the_story_ids_the_index_gave_before_the_speed_work() -> None:
-    # Pinned from the index as of commit 0b4a79c (before it was made faster): a change
-    # that only makes clustering faster must give every article the same story id.
-    # A change of method must re-pin this file on purpose (benchmarks/README.md).
+def test_the_labelled_set_keeps_its_pinned_story_ids() -> None:
+    # Pinned from the index as of commit 0b4a79c: a change meant only to make
+    # clustering faster must give every article the same story id. A change of
+    # method re-pins this file on purpose (benchmarks/README.md).
     pinned = json.loads(PINNED_IDS.read_text(encoding="utf-8"))
     assert cluster(load_labelled()) == pinned
 

@@ -1,8 +1,9 @@
-"""The story index as it was before the speed work, to time against in the same run.
+"""The story index as of ``BASELINE``, to time a change to the index against in the
+same run.
 
-Loaded from git (``BASELINE``: the last commit on main before the work) into a
-temporary package, so the old code is not kept twice in the tree and the
-comparison is with exactly what shipped.
+Loaded from git into a temporary package, so the old code is not kept twice in the
+tree and the comparison is with exactly what shipped. Move ``BASELINE`` to the last
+commit before the change being measured.
 """
 
 from __future__ import annotations

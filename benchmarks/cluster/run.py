@@ -1,12 +1,12 @@
 """Benchmark of stage *stories* (clustering): speed and memory with 100,000 articles
-in the window, and precision/recall on the labelled set against baselines.
+in the window, and precision/recall on the two labelled sets against baselines.
 
     .venv/bin/python benchmarks/cluster/run.py            # both; speed: baseline and current
     .venv/bin/python benchmarks/cluster/run.py quality    # the labelled sets only
     .venv/bin/python benchmarks/cluster/run.py speed current   # one speed run (this process)
     .venv/bin/python benchmarks/cluster/run.py speed baseline  # the same, the old index
 
-Speed: the baseline (``baseline.py``: the index before the speed work, from git) and
+Speed: the baseline (``baseline.py``: the index as of ``BASELINE``, from git) and
 the current index, each alone in a fresh process (speed and memory), then compared
 in one process in alternate chunks (``compare``): only that ratio is robust to load.
 
