@@ -126,6 +126,22 @@ class DeliverySettings(_Section):
     interval: Duration = timedelta(seconds=5)
     max_age: Duration = timedelta(hours=24)
     batch: int = Field(default=50, gt=0)
+    lease: Duration = timedelta(minutes=5)  # a claimed alert's send must end within it
+
+
+class ClusterSettings(_Section):
+    """Several nodes on one database: leases and heartbeats (see docs/operations.md)."""
+
+    lease: Duration = timedelta(seconds=60)
+    heartbeat: Duration = timedelta(seconds=10)
+    claim_every: Duration = timedelta(seconds=1)
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> ClusterSettings:
+        if self.heartbeat * 2 > self.lease:
+            raise ValueError("cluster.heartbeat must be at most half of cluster.lease (a node"
+                             " renews its leases by heartbeating)")
+        return self
 
 
 class HttpSettings(_Section):
@@ -216,6 +232,7 @@ class Settings(BaseSettings):
     defaults: DefaultsSettings = DefaultsSettings()
     fetch: FetchSettings = FetchSettings()
     delivery: DeliverySettings = DeliverySettings()
+    cluster: ClusterSettings = ClusterSettings()
     health: HealthSettings = HealthSettings()
     stories: StoriesSettings = StoriesSettings()
     http: HttpSettings = HttpSettings()

@@ -3,9 +3,11 @@
 ``Daemon`` receives everything it uses (settings, rules, store, HTTP client,
 channels, clock) and does no I/O in its constructor, so tests run the whole
 service in-process. ``run_once`` is one full cycle (``newsmon run --once``);
-``run`` is the long-running form on an APScheduler ``AsyncIOScheduler`` (its jobs:
-``schedule.Jobs``): one job per source, one delivery job (woken early whenever a
-poll commits new alerts), digest jobs. ``reconfigure`` swaps in a reloaded set.
+``run`` is the long-running form: the ``PollScheduler`` (``polling.py``) claims due
+sources from the database (shared with any other nodes) and polls them; an APScheduler
+``AsyncIOScheduler`` runs the delivery job (woken early whenever a poll commits new
+alerts) and the digest jobs (``schedule.Jobs``). ``reconfigure`` swaps in a reloaded
+set.
 With ``http.enabled``, ``run`` also serves ``/healthz`` and ``/metrics``
 (``monitor.observe``) for as long as it runs.
 """
@@ -37,10 +39,12 @@ from monitor.observe.healthz import Health, HealthFacts, assess
 from monitor.observe.metrics import CONTENT_TYPE, Metrics
 from monitor.pipeline import PollContext, PollReport, poll_source
 from monitor.plan import Planner
+from monitor.polling import PollScheduler, this_node
 from monitor.rules.model import RuleSet
 from monitor.schedule import Jobs
 from monitor.store import Store
 from monitor.stories import StoryIndex, StorySettings
+from monitor.stories.shared import SharedStories
 from monitor.workers import WorkerPool
 
 log = logging.getLogger("newsmon.daemon")
@@ -48,7 +52,9 @@ log = logging.getLogger("newsmon.daemon")
 T = TypeVar("T")
 STORE_DEADLINE = 5.0  # seconds a health check or a scrape waits for the store
 STOP_GRACE = timedelta(seconds=5)  # for sends under way at stop (systemd waits 15 s)
-RESTART_ONLY = ("storage", "fetch", "stories", "http", "parse", "full_text")  # read at start
+RESTART_ONLY = ("storage", "fetch", "stories", "http", "parse", "full_text",
+                "cluster")  # read at start
+DB_THREADS = 4  # on PostgreSQL
 
 
 def utc_now() -> datetime:
@@ -81,23 +87,31 @@ class Daemon:
         self.store = store
         self.channels = channels
         self.clock = clock
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-db")
+        # SQLite has one writer: one thread. PostgreSQL serves several nodes' connections
+        # at once, and this node's too: its polls need not queue for one connection.
+        self._executor = ThreadPoolExecutor(max_workers=1 if store.single_node else DB_THREADS,
+                                            thread_name_prefix="newsmon-db")
         self._fetcher = Fetcher(client, settings.fetch)
         self._workers = WorkerPool(settings.parse.workers)
         self._pages = PageReader(
             Fetcher(client, settings.full_text.fetch_settings(settings.fetch), PAGE_TYPES),
             self._workers, settings.parse.deadline.total_seconds(), settings.full_text.max_pages)
-        self._stories = StoryIndex(StorySettings(window=settings.stories.window,
-                                                 threshold=settings.stories.threshold))
+        self._stories = SharedStories(
+            StoryIndex(StorySettings(window=settings.stories.window,
+                                     threshold=settings.stories.threshold)), store, self.db)
         self.metrics = Metrics()
         self.metrics.declare([s.name for s in self.enabled_sources],
                              [r.id for r in rules.rules], channels)
+        self.node = this_node(clock())
+        self._poller = PollScheduler(
+            self.node, store, self.db, settings.cluster, self.enabled_sources,
+            self.settings.source_interval, self.poll, settings.fetch.concurrency, clock,
+            self._polled)
         self._context = self._poll_context(rules)
         self._deliverer = self._build_deliverer(rules)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
         self._delivering = False
         self._delivery_wanted = False
-        self._polls: set[asyncio.Task[Any]] = set()  # poll jobs in flight
         self._sending: set[asyncio.Task[Any]] = set()  # delivery and digest jobs in flight
         self._jobs: Jobs | None = None
         self._digests_running = 0
@@ -106,6 +120,7 @@ class Daemon:
         self._endpoint: Endpoint | None = None
         self._running_since: datetime | None = None
         self._last_poll: datetime | None = None
+        self._joined = False
 
     def _poll_context(self, rules: RuleSet) -> PollContext:
         planner = Planner(rules.by_id(), self.settings.channels, self.settings.defaults.channels)
@@ -141,36 +156,36 @@ class Daemon:
 
     async def start(self) -> None:
         await self.db(self.store.open)
-        await self._rebuild_stories()
+        # Stories survive restarts: the window's stored articles go back into the index.
+        replayed = await self._stories.load(self.clock() - self.settings.stories.window)
+        if replayed:
+            log.info("stories: %d recent articles reloaded", replayed)
         if self.store.single_node:
             cut = await self.db(self.store.outbox.release_abandoned)
             if cut:
                 log.warning("%d alerts were being sent when newsmon last stopped; they are"
                             " sent again", cut)
-
-    async def _rebuild_stories(self) -> None:
-        """Stories survive restarts: replay the window's stored articles into the index."""
-        since = self.clock() - self.settings.stories.window
-        batches = self.store.stories_since(since)
-        replayed = 0
-        # One batch at a time from the database thread; never the whole window at once.
-        # Batches come in storage order, which is (nearly) the order they were seen.
-        while (batch := await self.db(next, batches, None)) is not None:
-            replayed = self._stories.rebuild(batch)
-        if replayed:
-            log.info("stories: %d recent articles reloaded", replayed)
+        await self._poller.join()
+        self._joined = True
 
     async def close(self) -> None:
+        if self._joined:
+            self._joined = False
+            try:
+                await self._poller.leave()
+            except Exception:  # the database is away: the leases expire instead
+                log.exception("node %s: could not leave cleanly", self.node.id)
         for channel in [*self._retired, *self.channels.values()]:
             await channel.close()
         self._retired.clear()
         await self._workers.close()
         await self.db(self.store.close)
+        self._stories.close()
         self._executor.shutdown(wait=True)
 
     # --- one cycle -----------------------------------------------------------------------
 
-    async def poll(self, source: SourceSettings, *, ignore_backoff: bool = False) -> PollReport:
+    async def poll(self, source: SourceSettings, ignore_backoff: bool = False) -> PollReport:
         async with self._limit:
             started = asyncio.get_running_loop().time()
             report = await self._poll(source, ignore_backoff)
@@ -196,10 +211,9 @@ class Daemon:
             return PollReport(source.name, error=f"internal error: {exc!r}")
 
     async def run_once(self) -> CycleReport:
-        """Poll every enabled source once, then deliver everything due."""
-        polls = await asyncio.gather(
-            *(self.poll(s, ignore_backoff=True) for s in self.enabled_sources)
-        )
+        """Poll every enabled source once (but those another node is polling now), then
+        deliver everything due."""
+        polls = await self._poller.poll_all()
         delivery = await self._deliverer.deliver_due()
         digested = await self.send_due_digests()
         return CycleReport(tuple(polls), delivery, digested)
@@ -217,11 +231,12 @@ class Daemon:
         """
         scheduler = AsyncIOScheduler(timezone=UTC, event_loop=asyncio.get_running_loop())
         self._scheduler = scheduler
-        self._jobs = Jobs(scheduler, self._poll_job, self._delivery_job, self._digest_job)
+        self._jobs = Jobs(scheduler, self._delivery_job, self._digest_job)
         self._jobs.sync(self.settings, self.channels, self.clock())
         scheduler.start()
+        polling = asyncio.create_task(self._poller.run())
         self._running_since = self.clock()
-        log.info("newsmon running: %s", self.summary())
+        log.info("newsmon running as node %s: %s", self.node.id, self.summary())
         try:
             await self._start_endpoint()
             if ready is not None:
@@ -232,8 +247,9 @@ class Daemon:
                 await self._endpoint.stop()
                 self._endpoint = None
             scheduler.pause()  # no new job starts from here on
-            for poll in list(self._polls):
-                poll.cancel()
+            polling.cancel()  # no new poll either; those under way are cancelled
+            await asyncio.gather(polling, return_exceptions=True)
+            polls = self._poller.cancel_polls()
             sending = {t for t in self._sending if not t.done()}
             if sending:
                 log.info("waiting up to %ds for the alerts being sent",
@@ -242,7 +258,7 @@ class Daemon:
             scheduler.shutdown(wait=False)  # cancels the jobs still running
             self._scheduler = None
             self._jobs = None
-            cancelled = {t for t in self._polls | self._sending if not t.done()}
+            cancelled = {t for t in polls | self._sending if not t.done()}
             if cancelled:
                 # Let cancelled jobs unwind before the store closes.
                 await asyncio.wait(cancelled, timeout=1)
@@ -264,7 +280,8 @@ class Daemon:
                           channels: Mapping[str, Channel]) -> None:
         """Run with a new, validated set from now on; polls already running finish as they were.
 
-        ``RESTART_ONLY`` sections (storage, fetch, stories, http, parse, full_text) are read at
+        ``RESTART_ONLY`` sections (storage, fetch, stories, http, parse, full_text,
+        cluster) are read at
         start only: a change there is logged and waits for a restart.
         """
         fixed = {name: getattr(self.settings, name) for name in RESTART_ONLY}
@@ -279,6 +296,8 @@ class Daemon:
         self.channels = channels
         self._context = self._poll_context(rules)
         self._deliverer = self._build_deliverer(rules)
+        if self._joined:
+            await self._poller.sync(self.enabled_sources)
         if self._jobs is not None:
             self._jobs.sync(self.settings, self.channels, self.clock())
         log.info("reloaded: %s", self.summary())
@@ -312,11 +331,17 @@ class Daemon:
             scheduler_running=scheduler is not None and scheduler.running,
             store_error=store_error,
             running_since=self._running_since,
-            last_poll=self._last_poll,
+            last_poll=self._last_activity(),
             stale_after=(2 * max(intervals) + self.settings.fetch.total_timeout
                          if intervals else None),
             now=self.clock(),
         ))
+
+    def _last_activity(self) -> datetime | None:
+        """When this node last finished a poll, or looked for due sources with a slot
+        free: with several nodes, the others may have polled every due source."""
+        moments = [m for m in (self._last_poll, self._poller.last_look) if m is not None]
+        return max(moments, default=None)
 
     async def _healthz(self) -> Response:
         health = await self.health()
@@ -340,12 +365,7 @@ class Daemon:
             running.add(task)
             task.add_done_callback(running.discard)
 
-    async def _poll_job(self, source: SourceSettings) -> None:
-        self._track(self._polls)
-        try:
-            report = await self.poll(source)
-        except asyncio.CancelledError:
-            return  # stopping: what the poll committed stays, the rest is polled next time
+    def _polled(self, report: PollReport) -> None:
         if report.alerts:
             self._wake_delivery()
 
@@ -358,7 +378,7 @@ class Daemon:
         self._track(self._sending)
         self._digests_running += 1
         try:
-            await self._deliverer.send_digest(name)
+            await self._send_digest(name)
         except Exception:
             log.exception("digest for channel %s failed unexpectedly", name,
                           extra=about(channel=name))
@@ -373,8 +393,22 @@ class Daemon:
                 continue
             trigger = CronTrigger.from_crontab(channel.digest, timezone=UTC)
             if await self._deliverer.digest_due(name, trigger):
-                sent += await self._deliverer.send_digest(name)
+                sent += await self._send_digest(name)
         return sent
+
+    async def _send_digest(self, name: str) -> int:
+        """Send a digest unless another node is sending it (every node runs the schedule;
+        the one that takes the job's lease sends, the next finds nothing left to send)."""
+        job = f"digest:{name}"
+        if not await self.db(self.store.nodes.claim_job, job, self.node.id, self.clock(),
+                             self.settings.cluster.lease):
+            log.info("digest for channel %s: another node is sending it", name,
+                     extra=about(channel=name))
+            return 0
+        try:
+            return await self._deliverer.send_digest(name)
+        finally:
+            await self.db(self.store.nodes.release_job, job, self.node.id)
 
     async def _delivery_job(self) -> None:
         self._track(self._sending)

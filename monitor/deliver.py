@@ -42,7 +42,6 @@ from monitor.store import Outbox
 
 log = logging.getLogger("newsmon.deliver")
 
-LEASE = timedelta(minutes=5)
 FIRST_RETRY = timedelta(seconds=10)
 MAX_RETRY = timedelta(hours=1)
 
@@ -133,7 +132,8 @@ class Deliverer:
         skip = await self.failing_channels()
         while True:
             batch: list[Delivery] = await self._db(
-                self._outbox.claim_due, self._clock(), self._settings.batch, LEASE, skip
+                self._outbox.claim_due, self._clock(), self._settings.batch,
+                self._settings.lease, skip,
             )
             if not batch:
                 break

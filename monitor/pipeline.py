@@ -1,6 +1,6 @@
 """The life of one poll of one source, stage by stage:
 
-    fetch -> parse -> normalise -> (new only) -> stories -> match -> plan -> store + outbox
+    fetch -> parse -> normalise -> (new only) -> match -> stories -> plan -> store + outbox
 
 ``poll_source`` is the one function that composes the stages; everything it
 calls is a stage module. A failing source costs that source an error line and
@@ -29,7 +29,7 @@ from monitor.parse.discover import discover_feed_url
 from monitor.plan import PlannedAlert, Planner
 from monitor.records import Article, FetchResult, ParsedFeed
 from monitor.store import NewArticle, SourceState, Store
-from monitor.stories import StoryIndex
+from monitor.stories.shared import SharedStories
 from monitor.workers import JobTimeout, WorkerLost, WorkerPool
 
 log = logging.getLogger("newsmon.poll")
@@ -51,7 +51,7 @@ class PollContext:
     max_items: int
     health: HealthSettings
     health_channels: tuple[str, ...]
-    stories: StoryIndex
+    stories: SharedStories
     workers: WorkerPool  # parsing runs here, off the event loop, under parse_deadline
     parse_deadline: timedelta
     pages: PageReader  # full text of new articles for sources that ask for it
@@ -100,20 +100,22 @@ async def poll_source(
                     extra=about(source=source.name))
     articles = _unique([normalise_entry(source.name, e, now) for e in feed.entries])
     known = await ctx.db(ctx.store.known_identities, [a.identity for a in articles])
-    batch: list[NewArticle] = []
     fresh = sorted((a for a in articles if a.identity not in known), key=lambda a: a.when)
     aliases: list[tuple[str, str]] = []
     if source.full_text and fresh:
         fresh, aliases = await _read_pages(ctx, source, fresh,
                                            now - max_age if max_age else None)
-    for article in fresh:
-        story_id = ctx.stories.assign(article)
-        hits = tuple(ctx.matcher.match(article))
-        alerts = ctx.planner.plan(article, story_id, hits, now, max_age)
-        batch.append(NewArticle(article, story_id, hits, alerts))
+    matched = [(article, tuple(ctx.matcher.match(article))) for article in fresh]
     new_state, health = _assess(ctx, source, before, _succeeded(
-        state, now, fetched.etag, fetched.last_modified, len(batch)), len(batch), now)
-    outcome = await ctx.db(ctx.store.save_batch, new_state, batch, now, health, aliases)
+        state, now, fetched.etag, fetched.last_modified, len(fresh)), len(fresh), now)
+    # Story ids are assigned and stored as one step across all nodes (stories/shared.py).
+    async with ctx.stories.assigning(any_new=bool(matched)) as turn:
+        batch: list[NewArticle] = []
+        for article, hits in matched:
+            story_id = turn.index.assign(article)
+            alerts = ctx.planner.plan(article, story_id, hits, now, max_age)
+            batch.append(NewArticle(article, story_id, hits, alerts))
+        outcome = await turn.db(ctx.store.save_batch, new_state, batch, now, health, aliases)
     log.info("source %s: %d items, %d new, %d alerts", source.name, len(articles),
              outcome.articles_stored, outcome.alerts_created, extra=about(source=source.name))
     return PollReport(source.name, len(articles), outcome.articles_stored, outcome.alerts_created,

@@ -266,5 +266,8 @@ def test_status_json_has_the_shape_the_operations_docs_show(
     # Free-form parts: no alert failed here; a silence's alerts are counted per status.
     data["failed_alerts"] = example["failed_alerts"]
     data["silences"][0]["alerts"] = example["silences"][0]["alerts"]
+    # No node runs once `run --once` is over (test_migrate_state.py pins a node's shape).
+    assert data["nodes"] == []
+    data["nodes"] = example["nodes"]
     assert _shape(data) == _shape(example)
     assert data["sources"][0]["consecutive_failures"] == 0

@@ -17,6 +17,7 @@ from monitor import __version__
 from monitor.cli import (
     backtest_cmd,
     channels_cmd,
+    migrate_cmd,
     review_cmd,
     rules_cmd,
     run_cmd,
@@ -97,7 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(channel_test)
     channel_test.set_defaults(handler=channels_cmd.test)
 
-    status = commands.add_parser("status", help="sources, outbox, silences and rules at a glance")
+    move = commands.add_parser(
+        "migrate", help="move a whole state to another database (e.g. SQLite to PostgreSQL)",
+        description="Copy everything newsmon remembers (sources, articles, stories, hits, the"
+                    " outbox with its sent history, channel state, silences) from one database to"
+                    " another,"
+                    " e.g. a single node's SQLite file to the PostgreSQL database several nodes"
+                    " will share. Stop the daemon first. The source is upgraded to the current"
+                    " schema first, as `newsmon run` would. A target that already holds a state"
+                    " is refused unless --replace is given.")
+    move.add_argument("--from", dest="source", required=True, metavar="URL",
+                      help="the database to copy from, e.g. sqlite:///newsmon.db")
+    move.add_argument("--to", dest="target", required=True, metavar="URL",
+                      help="the database to copy into, e.g. postgresql://newsmon@db/newsmon")
+    move.add_argument("--replace", action="store_true",
+                      help="delete the state the target holds before copying")
+    move.set_defaults(handler=migrate_cmd.migrate)
+
+    status = commands.add_parser("status",
+                                 help="nodes, sources, outbox, silences and rules at a glance")
     _config_option(status)
     status.add_argument("--json", action="store_true",
                         help="one JSON object (its shape: docs/operations.md)")

@@ -1,4 +1,5 @@
-"""`newsmon status [--json]`: sources, outbox, silences, rules and storage at a glance.
+"""`newsmon status [--json]`: nodes, sources, outbox, silences, rules and storage at a
+glance.
 
 One snapshot (``snapshot``) is built from the configuration, the rules and the
 store, then printed as text or as JSON (its shape is documented in
@@ -19,9 +20,11 @@ from monitor.errors import RuleSetError
 from monitor.rules.load import load_rules
 from monitor.store import SourceState, Store
 from monitor.store.migrate import stored_version
+from monitor.store.nodes import NodeStatus, SourceSchedule
 
 ENDED_SILENCES = timedelta(days=7)  # ended silences stay in `status` this long
 OUTBOX_STATUSES = ("pending", "sending", "deferred", "held", "sent", "failed", "silenced")
+HELD_SHOWN = 8  # sources named per node in the text; the rest are counted
 
 
 def status(args: argparse.Namespace) -> int:
@@ -46,6 +49,8 @@ def snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
         silences = store.silences.active(now) + store.silences.ended_since(
             now - ENDED_SILENCES, now)
         silenced = store.silences.counts([s.id for s in silences])
+        nodes = store.nodes.alive(now, settings.cluster.lease)
+        schedule = store.nodes.schedule()
         with store.transaction() as conn:
             version = stored_version(conn)
     finally:
@@ -70,7 +75,9 @@ def snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
         "storage": {"url": _storage_label(settings.storage.url),
                     "backend": "sqlite" if store.single_node else "postgresql",
                     "schema_version": version, "articles": articles},
-        "sources": [_source(settings, s, states.get(s.name)) for s in settings.sources],
+        "nodes": [_node(n) for n in nodes],
+        "sources": [_source(settings, s, states.get(s.name), schedule.get(s.name))
+                    for s in settings.sources],
         "channels": channels,
         "failed_alerts": [{"channel": c, "rule": r, "error": e} for c, r, e in failed],
         "silences": [silence_json(s, silenced, now) for s in sorted(silences,
@@ -79,22 +86,30 @@ def snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
     }
 
 
-def _source(settings: Settings, source: SourceSettings,
-            state: SourceState | None) -> dict[str, Any]:
+def _node(node: NodeStatus) -> dict[str, Any]:
+    return {"id": node.id, "host": node.host, "pid": node.pid,
+            "started_at": _iso(node.started_at), "heartbeat_at": _iso(node.heartbeat_at),
+            "polling": list(node.holding)}
+
+
+def _source(settings: Settings, source: SourceSettings, state: SourceState | None,
+            schedule: SourceSchedule | None) -> dict[str, Any]:
     name, enabled = source.name, source.enabled
-    if state is None:
+    polled_by = schedule.last_node if schedule else None
+    if state is None or state.last_attempt_at is None:
         return {"name": name, "enabled": enabled, "last_success": None, "last_attempt": None,
                 "last_error": None, "consecutive_failures": 0, "next_poll": None,
-                "articles_seen": 0, "feed_url": None}
-    next_poll = state.next_poll_at if state.consecutive_failures else (
-        state.last_attempt_at + settings.source_interval(source)
-        if state.last_attempt_at else None)
+                "articles_seen": 0, "feed_url": None, "polled_by": polled_by}
+    due = schedule.due_at if schedule and schedule.due_at else (
+        state.last_attempt_at + settings.source_interval(source))
+    next_poll = state.next_poll_at if state.consecutive_failures else due
     return {
         "name": name, "enabled": enabled,
         "last_success": _iso(state.last_success_at), "last_attempt": _iso(state.last_attempt_at),
         "last_error": state.last_error, "consecutive_failures": state.consecutive_failures,
         "next_poll": _iso(next_poll) if enabled else None,
         "articles_seen": state.articles_seen, "feed_url": state.feed_url,
+        "polled_by": polled_by,
     }
 
 
@@ -111,13 +126,17 @@ def _rules(settings: Settings) -> dict[str, Any]:
 def render(data: dict[str, Any], now: datetime) -> str:
     storage = data["storage"]
     lines = [f"storage: {storage['url']} ({storage['articles']} articles, schema version "
-             f"{storage['schema_version']})", "", "sources:"]
+             f"{storage['schema_version']})"]
+    lines += _node_lines(data["nodes"], now)
+    lines += ["", "sources:"]
     for source in data["sources"]:
         flag = "" if source["enabled"] else " (disabled)"
         if source["last_attempt"] is None:
             lines.append(f"  {source['name']}{flag}: never polled")
             continue
         line = f"  {source['name']}{flag}: last success {_ago(source['last_success'], now)}"
+        if len(data["nodes"]) > 1 and source["polled_by"]:
+            line += f" by {source['polled_by']}"
         if source["feed_url"]:
             line += f" (feed discovered on the page: {source['feed_url']})"
         if source["consecutive_failures"]:
@@ -148,6 +167,19 @@ def render(data: dict[str, Any], now: datetime) -> str:
     else:
         lines.append(f"rules: {rules['loaded']} loaded from {', '.join(rules['paths'])}")
     return "\n".join(lines)
+
+
+def _node_lines(nodes: list[dict[str, Any]], now: datetime) -> list[str]:
+    lines = ["", f"nodes: {len(nodes)} alive" if nodes else "nodes: none running"]
+    for node in nodes:
+        polling = node["polling"]
+        held = ", ".join(polling[:HELD_SHOWN])
+        if len(polling) > HELD_SHOWN:
+            held += f" and {len(polling) - HELD_SHOWN} more"
+        lines.append(f"  {node['id']}: up since {_ago(node['started_at'], now)}, heartbeat"
+                     f" {_ago(node['heartbeat_at'], now)}, polling {len(polling)} sources"
+                     + (f": {held}" if held else ""))
+    return lines
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -16,14 +16,16 @@ from monitor.errors import StoreError
 from monitor.store.schema import (
     article_aliases,
     channel_state,
+    job_leases,
     meta,
     metadata,
+    nodes,
     outbox,
     silences,
     sources,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _add_columns(conn: Connection, table: Table, names: list[str]) -> None:
@@ -69,9 +71,20 @@ def _v4_to_v5(conn: Connection) -> None:
     article_aliases.create(conn)
 
 
+def _v5_to_v6(conn: Connection) -> None:
+    """Several nodes on one database: source leases, shared due times, the node registry,
+    job leases."""
+    _add_columns(conn, sources, ["lease_owner", "lease_until", "due_at", "last_node"])
+    for index in sources.indexes:
+        if index.name == "ix_sources_due":
+            index.create(conn)
+    nodes.create(conn)
+    job_leases.create(conn)
+
+
 # STEPS[n] upgrades a database from version n to n + 1.
 STEPS: dict[int, Callable[[Connection], None]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6,
 }
 
 
@@ -83,7 +96,14 @@ def stored_version(conn: Connection) -> int | None:
 
 
 def migrate(conn: Connection) -> int:
-    """Bring the database to ``SCHEMA_VERSION``; return the version it had (0 if new)."""
+    """Bring the database to ``SCHEMA_VERSION``; return the version it had (0 if new).
+
+    On PostgreSQL, nodes starting together take turns (a lock held until the caller's
+    transaction ends): the first creates or upgrades the schema, the others find it done.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema()"
+                          " || ':newsmon:migrate'))"))
     version = stored_version(conn)
     if version is None:
         metadata.create_all(conn)

@@ -85,6 +85,14 @@ sources = Table(
     Column("gap_mean", Float),  # usual seconds between new items (moving average)
     Column("gaps_seen", Integer, nullable=False, server_default="0"),
     Column("health_alert", String(16)),  # failing | silent: alerted, not yet recovered
+    # version 6: shared by several nodes. A node polls a source only while it holds the
+    # lease (lease_owner until lease_until); due_at is when the next poll is due, for
+    # every node; last_node polled it last.
+    Column("lease_owner", String(200)),
+    Column("lease_until", UTCDateTime),
+    Column("due_at", UTCDateTime),
+    Column("last_node", String(200)),
+    Index("ix_sources_due", "due_at"),
 )
 
 articles = Table(
@@ -156,6 +164,26 @@ outbox = Table(
     UniqueConstraint("rule_id", "dedupe_key", "channel", name="uq_outbox_rule_key_channel"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_channel_digest", "channel", "in_digest"),
+)
+
+# version 6: the nodes sharing this database; a node is alive while it heartbeats.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(200), primary_key=True),  # host:pid:random
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# version 6: jobs that one node at a time may run (a channel's digest), leased like sources.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
 )
 
 # A channel that failed permanently (bad credentials, unknown channel) is not sent to

@@ -15,7 +15,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import cast
 
@@ -40,9 +40,11 @@ from monitor.errors import StoreError
 from monitor.plan import PlannedAlert
 from monitor.records import Article, Hit
 from monitor.store.migrate import migrate
+from monitor.store.nodes import Nodes
 from monitor.store.outbox import Outbox, file_alerts
 from monitor.store.schema import article_aliases, articles, hits, sources
 from monitor.store.silences import Silences, active_silences
+from monitor.store.story_lock import StoryLock
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,14 @@ class SourceState:
     @property
     def fetch_url(self) -> str:
         return self.feed_url or self.url
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> SourceState:
+        """The poll's view of a ``sources`` row (leases are ``Nodes``' business)."""
+        return cls(**{name: row[name] for name in _SOURCE_STATE_FIELDS})
+
+
+_SOURCE_STATE_FIELDS = tuple(f.name for f in fields(SourceState))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +103,8 @@ class Store:
         self._engine: Engine | None = None
         self.outbox = Outbox(self)
         self.silences = Silences(self)
+        self.nodes = Nodes(self)
+        self.story_lock = StoryLock(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -121,7 +133,14 @@ class Store:
         """SQLite is one node's state; PostgreSQL may be shared by several."""
         return self.url.startswith("sqlite")
 
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise StoreError("the store is not open")
+        return self._engine
+
     def close(self) -> None:
+        self.story_lock.close()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -144,7 +163,7 @@ class Store:
             row = conn.execute(select(sources).where(sources.c.name == name)).mappings().first()
         if row is None:
             return SourceState(name=name, url=url)
-        state = SourceState(**dict(row))
+        state = SourceState.from_row(row)
         if state.url != url:  # the feed moved: its validators belong to the old URL
             return SourceState(name=name, url=url, last_success_at=state.last_success_at,
                                articles_seen=state.articles_seen, last_new_at=state.last_new_at,
@@ -154,7 +173,7 @@ class Store:
     def source_states(self) -> list[SourceState]:
         with self.transaction() as conn:
             rows = conn.execute(select(sources).order_by(sources.c.name)).mappings().all()
-        return [SourceState(**dict(r)) for r in rows]
+        return [SourceState.from_row(r) for r in rows]
 
     def _upsert_source(self, conn: Connection, state: SourceState) -> None:
         values = {
@@ -285,6 +304,18 @@ class Store:
         recent = or_(_published_since(since), articles.c.fetched_at >= since)
         for rows in self._rows_since(recent, batch):
             yield [(_stored_article(row), str(row["story_id"])) for row in rows]
+
+    def stories_after(self, after_id: int,
+                      batch: int = 2000) -> Iterator[list[tuple[int, Article, str]]]:
+        """Articles stored after the one with id ``after_id``, with their ids and story ids
+        (what other nodes stored since this one last looked)."""
+        for rows in self._rows_since(articles.c.id > after_id, batch):
+            yield [(int(row["id"]), _stored_article(row), str(row["story_id"])) for row in rows]
+
+    def last_article_id(self) -> int:
+        with self.transaction() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(articles.c.id), 0)))
+                       .scalar_one())
 
     def _rows_since(self, condition: ColumnElement[bool],
                     batch: int) -> Iterator[Sequence[RowMapping]]:

@@ -1,0 +1,220 @@
+"""Stage *store*, shared by several nodes: the node registry and the sources' leases.
+
+Every node runs the same configuration; the database decides who polls what.
+A node claims due sources with one transaction (``SELECT ... FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, then a conditional UPDATE that re-checks the lease, so
+only one claimant wins even where ``SKIP LOCKED`` does not exist), polls them
+while it holds their leases, and gives each back with its next due time. A node
+that dies stops renewing its leases (``heartbeat``); they expire and another node
+claims the sources. The due time lives in the database, so each source is polled
+once per interval across all the nodes, not once per node.
+
+Times come from the nodes' clocks: keep them in sync (NTP); a lease is tens of
+seconds, clock skew between servers is milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    delete,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from monitor.store.schema import job_leases, nodes, sources
+
+if TYPE_CHECKING:
+    from monitor.store.store import Store
+
+FORGET_DEAD_NODES = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """A registered node, its last heartbeat and the sources it holds now."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    holding: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSchedule:
+    due_at: datetime | None
+    last_node: str | None
+
+
+class Nodes:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # --- the registry --------------------------------------------------------------------
+
+    def register(self, node: NodeInfo, now: datetime) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(self._store.insert(nodes).values(
+                id=node.id, host=node.host, pid=node.pid, started_at=node.started_at,
+                heartbeat_at=now).on_conflict_do_update(index_elements=[nodes.c.id],
+                                                        set_={"heartbeat_at": now}))
+
+    def heartbeat(self, node: NodeInfo, now: datetime, lease: timedelta) -> int:
+        """Say this node is alive and renew the leases it holds; return how many.
+
+        A node forgotten by the others (its row deleted after a long pause) registers
+        again. Nodes silent for a day are forgotten.
+        """
+        with self._store.transaction() as conn:
+            alive = conn.execute(update(nodes).where(nodes.c.id == node.id)
+                                 .values(heartbeat_at=now)).rowcount
+            if not alive:
+                conn.execute(nodes.insert().values(
+                    id=node.id, host=node.host, pid=node.pid, started_at=node.started_at,
+                    heartbeat_at=now))
+            renewed = conn.execute(update(sources).where(sources.c.lease_owner == node.id)
+                                   .values(lease_until=now + lease)).rowcount
+            conn.execute(update(job_leases).where(job_leases.c.owner == node.id)
+                         .values(until=now + lease))
+            conn.execute(delete(nodes).where(nodes.c.heartbeat_at < now - FORGET_DEAD_NODES))
+        return int(renewed)
+
+    def leave(self, node_id: str) -> None:
+        """A node stopping: its sources are due for the others at once."""
+        with self._store.transaction() as conn:
+            conn.execute(update(sources).where(sources.c.lease_owner == node_id)
+                         .values(lease_owner=None, lease_until=None))
+            conn.execute(delete(job_leases).where(job_leases.c.owner == node_id))
+            conn.execute(delete(nodes).where(nodes.c.id == node_id))
+
+    def alive(self, now: datetime, lease: timedelta) -> list[NodeStatus]:
+        """The nodes that heartbeat within ``lease``, each with the sources it holds."""
+        with self._store.transaction() as conn:
+            rows = conn.execute(select(nodes).where(nodes.c.heartbeat_at >= now - lease)
+                                .order_by(nodes.c.started_at, nodes.c.id)).mappings().all()
+            held = conn.execute(select(sources.c.lease_owner, sources.c.name)
+                                .where(sources.c.lease_owner.is_not(None),
+                                       sources.c.lease_until >= now)
+                                .order_by(sources.c.name)).all()
+        holding: dict[str, list[str]] = {}
+        for owner, name in held:
+            holding.setdefault(owner, []).append(name)
+        return [NodeStatus(r["id"], r["host"], int(r["pid"]), r["started_at"],
+                           r["heartbeat_at"], tuple(holding.get(r["id"], ())))
+                for r in rows]
+
+    def schedule(self) -> dict[str, SourceSchedule]:
+        """Each source's due time and the node that polled it last."""
+        with self._store.transaction() as conn:
+            rows = conn.execute(select(sources.c.name, sources.c.due_at,
+                                       sources.c.last_node)).all()
+        return {row.name: SourceSchedule(row.due_at, row.last_node) for row in rows}
+
+    # --- source leases -------------------------------------------------------------------
+
+    def add_sources(self, configured: Sequence[tuple[str, str]]) -> None:
+        """Make sure every configured source (name, url) has a row to lease."""
+        with self._store.transaction() as conn:
+            for start in range(0, len(configured), 500):
+                chunk = configured[start : start + 500]
+                conn.execute(self._store.insert(sources).on_conflict_do_nothing(),
+                             [{"name": name, "url": url, "consecutive_failures": 0,
+                               "articles_seen": 0, "gaps_seen": 0} for name, url in chunk])
+
+    def restart_single_node(self) -> None:
+        """Single node, starting: leases left by a previous run (killed) are given back,
+        and every source is due at once, as a restarted daemon is expected to poll."""
+        with self._store.transaction() as conn:
+            conn.execute(update(sources).values(lease_owner=None, lease_until=None, due_at=None))
+
+    def claim_due(self, node_id: str, names: Collection[str], now: datetime, lease: timedelta,
+                  limit: int, *, ignore_due: bool = False) -> list[str]:
+        """Lease up to ``limit`` of ``names`` that are due (or all free ones, with
+        ``ignore_due``) and that no live lease holds; the most overdue first."""
+        if limit < 1 or not names:
+            return []
+        claimable = and_(self._among(names),
+                         or_(sources.c.lease_until.is_(None), sources.c.lease_until < now))
+        if not ignore_due:
+            claimable = and_(claimable, or_(sources.c.due_at.is_(None), sources.c.due_at <= now))
+        with self._store.transaction() as conn:
+            candidates = conn.execute(
+                select(sources.c.name).where(claimable)
+                .order_by(sources.c.due_at.nulls_first(), sources.c.name)
+                .limit(limit).with_for_update(skip_locked=True)
+            ).scalars().all()
+            if not candidates:
+                return []
+            won = conn.execute(
+                update(sources).where(sources.c.name.in_(candidates), claimable)
+                .values(lease_owner=node_id, lease_until=now + lease)
+                .returning(sources.c.name)
+            ).scalars().all()
+        return sorted(won)
+
+    def make_due(self, names: Collection[str]) -> None:
+        """Due at once (a source whose URL changed)."""
+        with self._store.transaction() as conn:
+            conn.execute(update(sources).where(sources.c.name.in_(list(names)))
+                         .values(due_at=None))
+
+    def release(self, name: str, node_id: str, due_at: datetime) -> bool:
+        """Give a polled source back, due again at ``due_at`` (or at the end of its
+        backoff, if it is failing and that is later). False if the lease was lost."""
+        backoff_ends = and_(sources.c.consecutive_failures > 0, sources.c.next_poll_at > due_at)
+        with self._store.transaction() as conn:
+            released = conn.execute(
+                update(sources).where(sources.c.name == name, sources.c.lease_owner == node_id)
+                .values(lease_owner=None, lease_until=None, last_node=node_id,
+                        due_at=case((backoff_ends, sources.c.next_poll_at), else_=due_at))
+            ).rowcount
+        return bool(released)
+
+    # --- job leases -----------------------------------------------------------------------
+
+    def claim_job(self, name: str, node_id: str, now: datetime, lease: timedelta) -> bool:
+        """Whether this node may run the job ``name`` now (no other node holds it)."""
+        with self._store.transaction() as conn:
+            won = conn.execute(
+                self._store.insert(job_leases)
+                .values(name=name, owner=node_id, until=now + lease)
+                .on_conflict_do_update(index_elements=[job_leases.c.name],
+                                       set_={"owner": node_id, "until": now + lease},
+                                       where=or_(job_leases.c.until < now,
+                                                 job_leases.c.owner == node_id))
+                .returning(job_leases.c.name)
+            ).all()
+        return bool(won)
+
+    def release_job(self, name: str, node_id: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(delete(job_leases).where(job_leases.c.name == name,
+                                                  job_leases.c.owner == node_id))
+
+    def _among(self, names: Collection[str]) -> ColumnElement[bool]:
+        """``name IN names``: one array parameter on PostgreSQL (thousands of sources)."""
+        if self._store.single_node:
+            return sources.c.name.in_(list(names))
+        return sources.c.name == any_(bindparam("names", list(names), type_=ARRAY(String)))
