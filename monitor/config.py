@@ -43,6 +43,7 @@ from monitor.channel_settings import (
 )
 from monitor.durations import Duration, OptionalDuration
 from monitor.errors import ConfigError
+from monitor.identity import IdentityMode
 
 ENV_PREFIX = "NEWSMON_"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
@@ -173,6 +174,7 @@ class SourceSettings(_Section):
     allow_private: bool = False
     expect_every: Duration | None = None  # without it, the usual gap is learned
     full_text: bool = False  # fetch each new article's page and match its main text
+    identity: IdentityMode = "guid"  # what makes two of its items one article
 
     @field_validator("url")
     @classmethod

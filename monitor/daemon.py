@@ -107,6 +107,7 @@ class Daemon:
             self.node, store, self.db, settings.cluster, self.enabled_sources,
             self.settings.source_interval, self.poll, settings.fetch.concurrency, clock,
             self._polled)
+        self._storing = asyncio.Lock()  # one for every poll context (they change at reload)
         self._context = self._poll_context(rules)
         self._deliverer = self._build_deliverer(rules)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
@@ -138,6 +139,7 @@ class Daemon:
             workers=self._workers,
             parse_deadline=self.settings.parse.deadline,
             pages=self._pages,
+            storing=self._storing,
         )
 
     def _build_deliverer(self, rules: RuleSet) -> Deliverer:

@@ -4,17 +4,15 @@ Markup becomes plain text (what a reader sees, so rules match what people read
 and spans point into text we can show); the link becomes a canonical URL (no
 tracking parameters, no fragment, lower-case host, no default port; only http(s)
 links survive: ``javascript:`` and ``data:`` are dropped); each article gets a
-stable identity so the store can recognise it next time.
-
-Identity, after miniflux: the source's guid when there is one, else the
-canonical URL, else a hash of the text.
+stable identity so the store can recognise it next time (``identity``: by the
+source's guid, else the canonical URL, else a fingerprint of the text, or as the
+source's ``identity`` setting says).
 
 Pure functions: no I/O.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from dataclasses import replace
@@ -22,6 +20,7 @@ from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from monitor.identity import IdentityMode, article_identity, content_fingerprint
 from monitor.records import Article, FeedEntry
 
 TRACKING_PARAMETERS = frozenset(
@@ -37,7 +36,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\u
 _MARKUP_HINT = re.compile(r"<[a-zA-Z/!]|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
 
 
-def normalise_entry(source: str, entry: FeedEntry, fetched: datetime) -> Article:
+def normalise_entry(
+    source: str, entry: FeedEntry, fetched: datetime, identity: IdentityMode = "guid"
+) -> Article:
     url = canonical_url(entry.link) if entry.link else None
     title = one_line(html_to_text(entry.title))
     summary = html_to_text(entry.summary)
@@ -45,9 +46,11 @@ def normalise_entry(source: str, entry: FeedEntry, fetched: datetime) -> Article
     # A guid that is just the link says nothing more than the link (and one parser
     # fills it in from the link where the other leaves it empty).
     guid = entry.guid if entry.guid and entry.guid != entry.link else None
+    fingerprint = content_fingerprint(title, summary, content)
     return Article(
         source=source,
-        identity=article_identity(source, guid, url, title, summary or content),
+        identity=article_identity(identity, source, guid, url, fingerprint),
+        fingerprint=fingerprint,
         guid=guid,
         url=url,
         title=title,
@@ -63,18 +66,14 @@ def normalise_entry(source: str, entry: FeedEntry, fetched: datetime) -> Article
 def with_page_text(article: Article, text: str, canonical: str | None) -> Article:
     """The article once its page has been read (``full_text``).
 
-    The page's main text becomes the content when it says more than the feed did.
-    The page's canonical link becomes the URL, and the identity is computed again
-    from it (it decides only for an article without a guid), before the article is
-    stored: one article reached by two links is one article.
+    The page's main text becomes the content when it says more than the feed did;
+    the page's canonical link becomes the URL (``with_canonical_url``: the identity
+    and the fingerprint stay the feed item's). ``identity.recognise`` then finds an
+    article reached by another link, or carried by another source, by that URL.
     """
     if len(text) > len(article.content):
         article = replace(article, content=text)
-    if canonical is None or canonical == article.url:
-        return article
-    identity = article_identity(article.source, article.guid, canonical, article.title,
-                                article.summary)
-    return replace(article, url=canonical, identity=identity)
+    return with_canonical_url(article, canonical) if canonical else article
 
 
 FUTURE_TOLERANCE = timedelta(hours=1)
@@ -86,18 +85,6 @@ def plausible_time(published: datetime | None, fetched: datetime) -> datetime | 
     if published is not None and published > fetched + FUTURE_TOLERANCE:
         return fetched
     return published
-
-
-def article_identity(
-    source: str, guid: str | None, url: str | None, title: str, text: str
-) -> str:
-    if guid:
-        key = f"guid\0{source}\0{guid}"
-    elif url:
-        key = f"url\0{source}\0{url}"
-    else:
-        key = f"text\0{source}\0{title}\0{text[:2000]}"
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def canonical_url(link: str) -> str | None:
@@ -121,6 +108,18 @@ def canonical_url(link: str) -> str | None:
         if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMETERS
     ]
     return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+
+
+def with_canonical_url(article: Article, link: str) -> Article:
+    """The article as known by the canonical URL its page declares (``rel=canonical``).
+
+    Only the URL changes: the identity and the fingerprint stay those of the feed's
+    item, so the next fetch of the feed, which does not read the page, still finds
+    the article; another feed linking to that canonical URL finds it as the same
+    article (``identity.recognise``). A link that is not http(s) changes nothing.
+    """
+    url = canonical_url(link)
+    return replace(article, url=url) if url else article
 
 
 class _TextExtractor(HTMLParser):

@@ -1,6 +1,8 @@
 """The life of one poll of one source, stage by stage:
 
-    fetch -> parse -> normalise -> (new only) -> match -> stories -> plan -> store + outbox
+    fetch -> parse -> normalise -> identity (new, updated, copies)
+          -> full text (new articles of full_text sources) -> match
+          -> identity again (the pages' canonical links) -> stories -> plan -> store + outbox
 
 ``poll_source`` is the one function that composes the stages; everything it
 calls is a stage module. A failing source costs that source an error line and
@@ -9,9 +11,11 @@ a backoff, never an exception out of here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,21 +25,23 @@ from monitor.durations import describe
 from monitor.errors import FetchError, ParseError, SourceError
 from monitor.fetch import Fetcher, Validators
 from monitor.fulltext import PageReader
+from monitor.identity import Recognised, recognise
 from monitor.logs import about
 from monitor.match.matcher import Matcher
 from monitor.normalise import normalise_entry
 from monitor.parse import parse_feed
 from monitor.parse.discover import discover_feed_url
 from monitor.plan import PlannedAlert, Planner
-from monitor.records import Article, FetchResult, ParsedFeed
+from monitor.records import Article, FetchResult, Hit, ParsedFeed
 from monitor.store import NewArticle, SourceState, Store
-from monitor.stories.shared import SharedStories
+from monitor.stories.shared import SharedStories, StoryTurn
 from monitor.workers import JobTimeout, WorkerLost, WorkerPool
 
 log = logging.getLogger("newsmon.poll")
 
 MAX_BACKOFF = timedelta(hours=6)
 DbRunner = Callable[..., Awaitable[Any]]
+Hits = tuple[Hit, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,9 @@ class PollContext:
     workers: WorkerPool  # parsing runs here, off the event loop, under parse_deadline
     parse_deadline: timedelta
     pages: PageReader  # full text of new articles for sources that ask for it
+    # Held from recognising a poll's new articles to storing them, so two sources that
+    # carry one article at the same moment are seen one after the other (one process).
+    storing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,7 @@ class PollReport:
     skipped_backoff: bool = False
     error: str | None = None
     hits: tuple[str, ...] = ()  # the rule of each hit on a new article (for metrics)
+    updated: int = 0  # stored articles whose feed item was edited
 
 
 async def poll_source(
@@ -98,28 +108,105 @@ async def poll_source(
         log.warning("source %s (%s): %d items beyond the cap of %d were skipped",
                     source.name, source.url, feed.skipped, ctx.max_items,
                     extra=about(source=source.name))
-    articles = _unique([normalise_entry(source.name, e, now) for e in feed.entries])
-    known = await ctx.db(ctx.store.known_identities, [a.identity for a in articles])
-    fresh = sorted((a for a in articles if a.identity not in known), key=lambda a: a.when)
-    aliases: list[tuple[str, str]] = []
-    if source.full_text and fresh:
-        fresh, aliases = await _read_pages(ctx, source, fresh,
-                                           now - max_age if max_age else None)
-    matched = [(article, tuple(ctx.matcher.match(article))) for article in fresh]
-    new_state, health = _assess(ctx, source, before, _succeeded(
-        state, now, fetched.etag, fetched.last_modified, len(fresh)), len(fresh), now)
-    # Story ids are assigned and stored as one step across all nodes (stories/shared.py).
-    async with ctx.stories.assigning(any_new=bool(matched)) as turn:
-        batch: list[NewArticle] = []
-        for article, hits in matched:
-            story_id = turn.index.assign(article)
-            alerts = ctx.planner.plan(article, story_id, hits, now, max_age)
-            batch.append(NewArticle(article, story_id, hits, alerts))
+    articles = [normalise_entry(source.name, e, now, source.identity) for e in feed.entries]
+    items = await _recognise(ctx.db, ctx.store, source, articles)
+    batch = await _updates(ctx, source, [i for i in items if i.status == "updated"], now,
+                           max_age)
+    batch += [_copy(i) for i in items if i.status == "duplicate"]
+    new_articles = [i.article for i in items if i.status == "new"]
+    if source.full_text and new_articles:
+        new_articles = await _read_pages(ctx, source, new_articles,
+                                         now - max_age if max_age else None)
+    fresh = [(article, tuple(ctx.matcher.match(article))) for article in new_articles]
+    # Story ids are assigned and stored as one step across all nodes (stories/shared.py),
+    # and within this process (``ctx.storing``); the new articles are recognised again
+    # in that step.
+    async with (ctx.storing if fresh else contextlib.nullcontext(),
+                ctx.stories.assigning(any_new=bool(fresh)) as turn):
+        added, aliases = await _new(ctx, turn, source, fresh, now, max_age)
+        batch += added
+        new = sum(1 for item in batch if item.replaces is None)
+        new_state, health = _assess(ctx, source, before, _succeeded(
+            state, now, fetched.etag, fetched.last_modified, new), new, now)
         outcome = await turn.db(ctx.store.save_batch, new_state, batch, now, health, aliases)
-    log.info("source %s: %d items, %d new, %d alerts", source.name, len(articles),
-             outcome.articles_stored, outcome.alerts_created, extra=about(source=source.name))
-    return PollReport(source.name, len(articles), outcome.articles_stored, outcome.alerts_created,
-                      hits=tuple(hit.rule_id for item in batch for hit in item.hits))
+    edited = f", {outcome.articles_updated} updated" if outcome.articles_updated else ""
+    log.info("source %s: %d items, %d new, %d alerts%s", source.name, len(articles),
+             outcome.articles_stored, outcome.alerts_created, edited,
+             extra=about(source=source.name))
+    return PollReport(source.name, len(articles), outcome.articles_stored,
+                      outcome.alerts_created, updated=outcome.articles_updated,
+                      hits=tuple(hit.rule_id for item in batch if item.replaces is None
+                                 for hit in item.hits))
+
+
+async def _recognise(db: DbRunner, store: Store, source: SourceSettings,
+                     articles: list[Article]) -> list[Recognised]:
+    """What the store has of the source's articles: new, as they are, edited, or copied."""
+    stored = await db(store.recall, source.name, articles)
+    return recognise(articles, stored, source.identity)
+
+
+async def _new(
+    ctx: PollContext, turn: StoryTurn, source: SourceSettings,
+    fresh: list[tuple[Article, Hits]], now: datetime, max_age: timedelta | None,
+) -> tuple[list[NewArticle], list[tuple[str, str]]]:
+    """New articles join stories (in time order) and plan the alerts of their hits.
+
+    Called in the story ``turn``, under ``ctx.storing``: a source polled at the same
+    moment (here, or on another node) may have stored some of them since they were
+    recognised; those are its copies now. A page read
+    for an article may have named a canonical link the source's stored article has:
+    it is that article, reached by another link, and that link's identity is returned
+    as its alias (so the item is known next time without reading its page).
+    """
+    if not fresh:
+        return [], []
+    hits = {article.identity: found for article, found in fresh}
+    articles = [article for article, _ in fresh]
+    again = await _recognise(turn.db, ctx.store, source, articles)
+    aliases = [(item.alias, item.article.identity) for item in again if item.alias]
+    batch = [_copy(item) for item in again if item.status == "duplicate"]
+    for item in sorted((i for i in again if i.status == "new"), key=lambda i: i.article.when):
+        story_id = turn.index.assign(item.article)
+        found = hits[item.article.identity]
+        batch.append(NewArticle(item.article, story_id, found,
+                                ctx.planner.plan(item.article, story_id, found, now, max_age)))
+    return batch, aliases
+
+
+def _copy(item: Recognised) -> NewArticle:
+    """Another source's copy of a stored article: kept in that article's story, never
+    alerted (that article was)."""
+    assert item.stored is not None
+    return NewArticle(item.article, item.stored.story_id, (), (),
+                      duplicate_of=item.stored.original)
+
+
+async def _updates(ctx: PollContext, source: SourceSettings, items: list[Recognised],
+                   now: datetime, max_age: timedelta | None) -> list[NewArticle]:
+    """Edited articles are matched again and alert only for the rules that did not
+    match them before: a rule never alerts twice on one article. (An edited copy of
+    another source's article is stored as it is now, and still never alerted.)
+
+    A ``full_text`` source's page is not read again for an edit: the stored page text
+    and canonical link stay (``keep_page``), the feed's title and summary are taken.
+    """
+    if not items:
+        return []
+    matched = await ctx.db(ctx.store.rules_matched, [i.stored.id for i in items if i.stored])
+    batch = []
+    for item in items:
+        assert item.stored is not None
+        if item.stored.duplicate_of is not None:
+            batch.append(NewArticle(item.article, item.stored.story_id, (), (),
+                                    replaces=item.stored.id, keep_page=source.full_text))
+            continue
+        hits = tuple(ctx.matcher.match(item.article))
+        fresh = [h for h in hits if h.rule_id not in matched[item.stored.id]]
+        alerts = ctx.planner.plan(item.article, item.stored.story_id, fresh, now, max_age)
+        batch.append(NewArticle(item.article, item.stored.story_id, hits, alerts,
+                                replaces=item.stored.id, keep_page=source.full_text))
+    return batch
 
 
 async def _fetch_feed(
@@ -158,30 +245,14 @@ async def _fetch_feed(
 
 async def _read_pages(
     ctx: PollContext, source: SourceSettings, fresh: list[Article], oldest: datetime | None
-) -> tuple[list[Article], list[tuple[str, str]]]:
-    """Full text and canonical links for the new articles young enough to alert.
-
-    The identity follows the canonical link, so an article that link shows to be
-    stored already (the same article reached by another link) is no longer new.
-    Returns the articles and the (feed identity, identity) pairs of the renamed ones,
-    which the store keeps so the feed's item is known next time without its page.
-    """
+) -> list[Article]:
+    """Full text and canonical links for the new articles young enough to alert (an
+    older one never alerts: its page is not worth a fetch). Whether a canonical link
+    shows an article to be stored already is for ``_new`` to find."""
     young = [a for a in fresh if oldest is None or a.when >= oldest]
     read = await ctx.pages.read(source.name, young, allow_private=source.allow_private)
-    renamed = {before.identity: after for before, after in zip(young, read, strict=True)}
-    aliases = [(feed_identity, a.identity) for feed_identity, a in renamed.items()
-               if a.identity != feed_identity]
-    known = await ctx.db(ctx.store.known_identities, [i for _, i in aliases]) if aliases else set()
-    articles = (renamed.get(a.identity, a) for a in fresh)
-    return _unique([a for a in articles if a.identity not in known]), aliases
-
-
-def _unique(articles: list[Article]) -> list[Article]:
-    """One article per identity (feeds repeat guids); the first one wins."""
-    seen: dict[str, Article] = {}
-    for article in articles:
-        seen.setdefault(article.identity, article)
-    return list(seen.values())
+    pages = {before.identity: after for before, after in zip(young, read, strict=True)}
+    return [pages.get(a.identity, a) for a in fresh]
 
 
 def _succeeded(

@@ -5,9 +5,10 @@ a channel's ``min_severity`` filters. Articles older than ``max_age`` (on their
 publication time) are stored and matched but never alerted, so adding a source
 does not flood the channels with its archive. Deduplication is not done here:
 each alert carries its dedupe key (story id, or article identity for
-``scope: article``) and the outbox's unique constraint decides; when an alert
-for the key exists already, the store turns the new one into a follow-up
-according to the channel's ``follow_ups`` policy carried here.
+``scope: article``) and its rule's dedupe window, and the outbox's unique
+constraint decides; when an alert for the key exists already (planned less than
+a window ago), the store turns the new one into a follow-up according to the
+channel's ``follow_ups`` policy carried here.
 
 Pure: no I/O.
 """
@@ -35,6 +36,7 @@ class PlannedAlert:
     follow_ups: Literal["thread", "digest", "none"]  # if the key is taken already
     in_digest: bool  # the channel has a digest: list this alert in it
     hold: bool  # digest only: the alert waits for the digest instead of being sent
+    window: timedelta | None = None  # the key is taken this long after its alert; None: ever
 
 
 class Planner:
@@ -88,7 +90,8 @@ class Planner:
                 )
                 has_digest = settings.digest is not None
                 planned.append(PlannedAlert(alert, key, settings.follow_ups, has_digest,
-                                            hold=has_digest and not settings.immediate))
+                                            hold=has_digest and not settings.immediate,
+                                            window=rule.dedupe.window))
         return tuple(planned)
 
 

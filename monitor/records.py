@@ -83,6 +83,10 @@ class Article:
     published: datetime | None
     fetched: datetime
     language: str | None
+    # The item's title and text as its feed gave them, hashed (``identity``): kept
+    # when a later stage replaces the text (full text), so the next fetch of the
+    # same item is recognised. "" when unknown: then it matches nothing.
+    fingerprint: str = ""
 
     @property
     def when(self) -> datetime:
@@ -142,9 +146,10 @@ class Alert:
 
     @property
     def key(self) -> str:
-        """Stable identity of this message: a resend is recognisably the same message."""
+        """Stable identity of this message: a resend is recognisably the same message
+        (and a story's next alert, a dedupe window later, is another message)."""
         raw = "\0".join((self.kind, self.rule_id, self.story_id, self.channel,
-                         self.article_identity if self.kind == "follow_up" else ""))
+                         self.article_identity))
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     def to_json(self) -> dict[str, Any]:

@@ -8,14 +8,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 
 def rss(*titles: str) -> bytes:
-    """An RSS feed with one item per title (its guid is the title, so items stay known)."""
+    """An RSS feed with one item per title (its guid is the title, so items stay known;
+    its link too: one link is one article, whichever feed carries it)."""
     now = datetime.now(UTC)
     items = "".join(
-        f"<item><title>{escape(title)}</title><link>https://news.example.org/{index}</link>"
+        f"<item><title>{escape(title)}</title>"
+        f"<link>https://news.example.org/{quote(title)}</link>"
         f"<guid>{escape(title)}</guid><description>{escape(title)}.</description>"
         f"<pubDate>{format_datetime(now - timedelta(minutes=index))}</pubDate></item>"
         for index, title in enumerate(titles)

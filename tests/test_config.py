@@ -203,6 +203,27 @@ def test_a_source_needs_a_valid_name_and_a_url(tmp_path: Path) -> None:
     assert problems[1] == "sources[0].url: must not be empty"
 
 
+def test_a_source_identity_is_guid_by_default_and_one_of_three(tmp_path: Path) -> None:
+    path = write_config(tmp_path, """\
+        [[sources]]
+        name = "wire"
+        url = "http://wire.example/feed"
+        [[sources]]
+        name = "live"
+        url = "http://live.example/feed"
+        identity = "link"
+        [[sources]]
+        name = "odd"
+        url = "http://odd.example/feed"
+        identity = "title"
+        """)
+    (problem,) = problems_of(path)
+    assert problem.startswith("sources[2].identity: ")
+    assert "'guid', 'link' or 'content'" in problem
+    path.write_text(path.read_text().replace('identity = "title"', 'identity = "content"'))
+    assert [s.identity for s in load_settings(path).sources] == ["guid", "link", "content"]
+
+
 def test_an_unknown_channel_type_names_the_channel(tmp_path: Path) -> None:
     path = write_config(tmp_path, '[channels.pager]\ntype = "pagerduty"\n')
     problems = problems_of(path)

@@ -208,3 +208,56 @@ def test_pages_are_read_only_for_articles_young_enough_to_alert_and_up_to_max_pa
         caplog.text)
     contents = [c for (c,) in stored(capped, "SELECT content FROM articles ORDER BY guid")]
     assert [bool(c) for c in contents] == [True, True, False]
+
+
+def test_an_edited_entry_keeps_its_page_text_and_canonical_link(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    page = serve_page(feed_server, BIDEN_PATH + "-rss", "biden-atacms-decision.html")
+    title = "Biden authorises Ukraine to strike Russia with US long-range missiles"
+    feed_server.serve("/wire.xml", rss([(title, "Officials say.", page, "wire-biden")]))
+    settings = make_settings(tmp_path, [{"name": "wire", "url": feed_server.url("/wire.xml"),
+                                         "full_text": True, "allow_private": True}])
+    run_cycles(settings)
+    ((page_text,),) = stored(settings, "SELECT content FROM articles")
+    # The feed edits its entry: a new headline and summary, the same guid and link.
+    feed_server.serve("/wire.xml", rss([(title + " (updated)", "Officials say more.", page,
+                                         "wire-biden")]))
+    (report,) = run_cycles(settings)
+    assert (report.polls[0].new, report.polls[0].updated) == (0, 1)
+    # The feed's new title and summary are taken; the page's text and canonical link
+    # stay (the feed's twenty words would replace the body rules match).
+    assert stored(settings, "SELECT title, summary, content, url FROM articles") == [
+        (title + " (updated)", "Officials say more.", page_text, feed_server.url(BIDEN_PATH))]
+    assert len(page_text) > 1000
+    assert len(feed_server.requests_to(BIDEN_PATH + "-rss")) == 1  # not read again
+    assert stored(settings, "SELECT count(*) FROM outbox") == [(2,)]  # no rule alerts twice
+
+
+def test_another_sources_link_to_a_stored_articles_page_is_a_copy(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    first = serve_page(feed_server, BIDEN_PATH + "-rss", "biden-atacms-decision.html")
+    amp = serve_page(feed_server, "/amp" + BIDEN_PATH, "biden-atacms-decision.html")
+    feed_server.serve("/wire.xml", rss([(
+        "Biden authorises Ukraine to strike Russia with US long-range missiles",
+        "Officials say.", first, "wire-biden")]))
+    feed_server.serve("/agency.xml", rss([]))
+    settings = make_settings(tmp_path, [
+        {"name": name, "url": feed_server.url(f"/{name}.xml"), "full_text": True,
+         "allow_private": True} for name in ("wire", "agency")])
+    run_cycles(settings)
+    # The agency's headline and link say nothing of the wire's; its page's canonical
+    # link is the wire's article's.
+    feed_server.serve("/agency.xml", rss([(
+        "US clears Kyiv to fire ATACMS at targets inside Russia", "Agency report.", amp,
+        "agency-77")]))
+    reports = run_cycles(settings, cycles=2)
+    assert [{p.source: p.new for p in r.polls} for r in reports] == [
+        {"wire": 0, "agency": 1}, {"wire": 0, "agency": 0}]
+    rows = stored(settings, "SELECT a.source, a.url, o.source FROM articles a"
+                            " LEFT JOIN articles o ON o.id = a.duplicate_of ORDER BY a.id")
+    canonical = feed_server.url(BIDEN_PATH)
+    assert rows == [("wire", canonical, None), ("agency", canonical, "wire")]
+    assert {source for _, source in alerted(settings)} == {"wire"}  # a copy never alerts
+    assert len(feed_server.requests_to("/amp" + BIDEN_PATH)) == 1

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Table, inspect, select, text
+from sqlalchemy import Connection, Table, bindparam, inspect, select, text, update
 
 from monitor.errors import StoreError
+from monitor.identity import content_fingerprint, link_key
 from monitor.store.schema import (
     article_aliases,
+    articles,
     channel_state,
     job_leases,
     meta,
@@ -25,7 +27,7 @@ from monitor.store.schema import (
     sources,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _add_columns(conn: Connection, table: Table, names: list[str]) -> None:
@@ -82,9 +84,36 @@ def _v5_to_v6(conn: Connection) -> None:
     job_leases.create(conn)
 
 
+def _v6_to_v7(conn: Connection) -> None:
+    """Articles recognised by canonical link and content fingerprint; copies of another
+    source's article. Stored articles get their keys, so the first poll after the
+    upgrade recognises them whichever way it looks."""
+    _add_columns(conn, articles, ["link_key", "fingerprint"])
+    # A foreign key added to an existing table: SQLite takes it in ADD COLUMN only.
+    reference = " REFERENCES articles (id) ON DELETE SET NULL"
+    kind = articles.c.duplicate_of.type.compile(conn.dialect)
+    conn.execute(text(f"ALTER TABLE articles ADD COLUMN duplicate_of {kind}{reference}"))
+    for index in articles.indexes:
+        if index.name in ("ix_articles_link_key", "ix_articles_fingerprint"):
+            index.create(conn)
+    after = 0
+    fill = update(articles).where(articles.c.id == bindparam("row_id")).values(
+        link_key=bindparam("key"), fingerprint=bindparam("text_key"))
+    while rows := conn.execute(
+        select(articles.c.id, articles.c.url, articles.c.title, articles.c.summary,
+               articles.c.content).where(articles.c.id > after).order_by(articles.c.id)
+        .limit(1000)
+    ).all():
+        conn.execute(fill, [{"row_id": r.id, "key": link_key(r.url),
+                             "text_key": content_fingerprint(r.title, r.summary, r.content)}
+                            for r in rows])
+        after = rows[-1].id
+
+
 # STEPS[n] upgrades a database from version n to n + 1.
 STEPS: dict[int, Callable[[Connection], None]] = {
     1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6,
+    6: _v6_to_v7,
 }
 
 

@@ -3,7 +3,11 @@
 Alerts are filed in the transaction that stores their article (``file_alerts``).
 The unique (rule, dedupe key, channel) constraint decides duplicates; when an
 alert for the key exists already, the new one becomes a follow-up of it (per the
-channel's ``follow_ups`` policy).
+channel's ``follow_ups`` policy). A rule's dedupe window bounds that: an alert
+planned longer than a window ago steps aside (its key becomes ``KEY#ID``, by a
+conditional update only one transaction can win), so the story's next article
+alerts anew and opens the next window. The constraint still decides, so neither a
+restart nor a second node alerts twice for one (rule, key, channel) and window.
 
 Delivery takes rows with ``claim_due``: a conditional UPDATE that succeeds for one
 claimant only, with a lease, so several workers (or nodes) never send the same
@@ -22,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, String, and_, cast, func, literal, or_, select, update
 
 from monitor.records import Alert, Delivery
 from monitor.silence import Silence, silencing
@@ -72,6 +76,9 @@ def file_alerts(
         if silence is not None and silence.action == "drop":
             created += _record_dropped(conn, insert, article_id, item, silence, now)
             continue
+        if item.window is not None:
+            _retire_expired(conn, alert.rule_id, item.dedupe_key, alert.channel,
+                            now - item.window)
         row = {
             "channel": alert.channel, "rule_id": alert.rule_id, "dedupe_key": item.dedupe_key,
             "article_id": article_id, "payload": json.dumps(alert.to_json()),
@@ -126,6 +133,18 @@ def _record_dropped(conn: Connection, insert: Insert, article_id: int | None,
         "kind": alert.kind, "in_digest": False, "silence_id": silence.id,
         "last_error": f"dropped by {silence.describe()}",
     }))
+
+
+def _retire_expired(conn: Connection, rule_id: str, key: str, channel: str,
+                    before: datetime) -> None:
+    """The key's alert, if planned before ``before``, gives the key up (``KEY#ID``)."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.rule_id == rule_id, outbox.c.dedupe_key == key,
+               outbox.c.channel == channel, outbox.c.kind == "alert",
+               outbox.c.created_at < before)
+        .values(dedupe_key=literal(f"{key}#") + cast(outbox.c.id, String))
+    )
 
 
 def _insert_new(conn: Connection, insert: Insert, row: dict[str, Any]) -> bool:

@@ -1,9 +1,10 @@
 """The state database's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
 
 Uniqueness decides duplicates, not application code: an article identity is
-stored once; a hit once per (article, rule); an alert once per (rule, dedupe
-key, channel), where the dedupe key is the story id (or the article identity for
-``dedupe: {scope: article}``).
+stored once (its link key and content fingerprint find it again under another
+identity: ``identity.recognise``); a hit once per (article, rule); an alert once
+per (rule, dedupe key, channel), where the dedupe key is the story id (or the
+article identity for ``dedupe: {scope: article}``).
 
 Changing this file means adding a migration in ``migrate.py``.
 """
@@ -111,8 +112,15 @@ articles = Table(
     Column("fetched_at", UTCDateTime, nullable=False),
     Column("language", String(16)),
     Column("story_id", String(64), nullable=False),
+    # version 7: to recognise an article by its canonical link or its text (another
+    # guid, another source), and another source's copy of an article
+    Column("link_key", String(32)),  # a hash of the canonical URL
+    Column("fingerprint", String(32)),  # a hash of the title and text as the feed gave them
+    Column("duplicate_of", Id, ForeignKey("articles.id", ondelete="SET NULL")),
     Index("ix_articles_story", "story_id"),
     Index("ix_articles_fetched", "fetched_at"),
+    Index("ix_articles_link_key", "link_key"),
+    Index("ix_articles_fingerprint", "fingerprint"),
 )
 
 # version 5: the identity a feed item had before its page named the article's canonical

@@ -26,22 +26,25 @@ from sqlalchemy import (
     RowMapping,
     Table,
     and_,
+    case,
     create_engine,
     event,
     func,
     or_,
     select,
-    union_all,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from monitor.errors import StoreError
+from monitor.identity import StoredArticle, link_key
 from monitor.plan import PlannedAlert
 from monitor.records import Article, Hit
 from monitor.store.migrate import migrate
 from monitor.store.nodes import Nodes
 from monitor.store.outbox import Outbox, file_alerts
+from monitor.store.recall import recall_articles, rules_matched
 from monitor.store.schema import article_aliases, articles, hits, sources
 from monitor.store.silences import Silences, active_silences
 from monitor.store.story_lock import StoryLock
@@ -81,18 +84,28 @@ _SOURCE_STATE_FIELDS = tuple(f.name for f in fields(SourceState))
 
 @dataclass(frozen=True, slots=True)
 class NewArticle:
-    """An article to store with the story it joined, its hits and the alerts they plan."""
+    """An article to store with the story it joined, its hits and the alerts they plan.
+
+    ``replaces``: the stored article this is a new version of (its row is updated);
+    ``duplicate_of``: the stored article (of another source) this is a copy of;
+    ``keep_page``: a new version from a ``full_text`` source's feed, which must not
+    replace the page's text and canonical link with the feed's.
+    """
 
     article: Article
     story_id: str
     hits: tuple[Hit, ...]
     alerts: tuple[PlannedAlert, ...]
+    replaces: int | None = None
+    duplicate_of: int | None = None
+    keep_page: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class BatchOutcome:
     articles_stored: int
     alerts_created: int
+    articles_updated: int = 0
 
 
 class Store:
@@ -214,26 +227,25 @@ class Store:
 
     # --- articles ------------------------------------------------------------------------
 
-    def known_identities(self, identities: Sequence[str]) -> set[str]:
-        """Those of ``identities`` already stored, as an article's or as one's alias."""
-        known: set[str] = set()
+    def recall(self, source: str, fetched: Sequence[Article]) -> list[StoredArticle]:
+        """The stored articles that may be some of ``source``'s ``fetched`` articles
+        (``recall.recall_articles``)."""
         with self.transaction() as conn:
-            for start in range(0, len(identities), 500):
-                chunk = list(identities[start : start + 500])
-                query = union_all(
-                    select(articles.c.identity).where(articles.c.identity.in_(chunk)),
-                    select(article_aliases.c.alias).where(article_aliases.c.alias.in_(chunk)),
-                )
-                known.update(conn.execute(query).scalars())
-        return known
+            return recall_articles(conn, source, fetched)
+
+    def rules_matched(self, article_ids: Sequence[int]) -> dict[int, set[str]]:
+        """The rules that have matched each of these stored articles."""
+        with self.transaction() as conn:
+            return rules_matched(conn, article_ids)
 
     def save_batch(
         self, state: SourceState, batch: Sequence[NewArticle], now: datetime,
         health_alerts: Sequence[PlannedAlert] = (), aliases: Sequence[tuple[str, str]] = (),
     ) -> BatchOutcome:
-        """Store new articles with their hits and alerts, and the source's new state.
-        ``aliases``: (feed identity, identity) of articles renamed by a canonical link."""
-        stored = created = 0
+        """Store new articles (and new versions of stored ones) with their hits and
+        alerts, and the source's new state. ``aliases``: (identity, article's identity)
+        of feed items found to be a stored article by their page's canonical link."""
+        stored = created = updated = 0
         with self.transaction() as conn:
             for alias, identity in aliases:
                 conn.execute(self.insert(article_aliases).values(alias=alias, identity=identity)
@@ -243,10 +255,14 @@ class Store:
             if health_alerts:
                 created += file_alerts(conn, self.insert, None, health_alerts, now, silences)
             for item in batch:
-                article_id = self._insert_article(conn, item, now)
+                if item.replaces is not None:
+                    article_id: int | None = item.replaces
+                    updated += self._update_article(conn, item)
+                else:
+                    article_id = self._insert_article(conn, item, now)
+                    stored += article_id is not None
                 if article_id is None:  # stored meanwhile (another fetch): its alerts exist
                     continue
-                stored += 1
                 for hit in item.hits:
                     conn.execute(
                         self.insert(hits)
@@ -261,31 +277,38 @@ class Store:
                 created += file_alerts(conn, self.insert, article_id, item.alerts, now,
                                        silences)
             self._upsert_source(conn, state)
-        return BatchOutcome(stored, created)
+        return BatchOutcome(stored, created, updated)
 
     def _insert_article(self, conn: Connection, item: NewArticle, now: datetime) -> int | None:
-        a = item.article
         statement = (
             self.insert(articles)
             .values(
-                identity=a.identity,
-                source=a.source,
-                guid=a.guid,
-                url=a.url,
-                title=a.title,
-                summary=a.summary,
-                content=a.content,
-                author=a.author,
-                published_at=a.published,
-                fetched_at=a.fetched,
-                language=a.language,
+                identity=item.article.identity,
+                source=item.article.source,
+                fetched_at=item.article.fetched,
                 story_id=item.story_id,
+                duplicate_of=item.duplicate_of,
+                **_article_values(item.article),
             )
             .on_conflict_do_nothing()
             .returning(articles.c.id)
         )
         row = conn.execute(statement).first()
         return int(row[0]) if row else None
+
+    def _update_article(self, conn: Connection, item: NewArticle) -> int:
+        """A stored article's new version: what the feed says now (its identity, story,
+        first fetch time stay). With ``keep_page`` the stored text stays when it is
+        longer (the page's, not the feed's), and so do the URL and its key (the page's
+        canonical link, which other sources' copies are found by)."""
+        values = _article_values(item.article)
+        if item.keep_page:
+            del values["url"], values["link_key"]
+            values["content"] = case(
+                (func.length(articles.c.content) > len(item.article.content), articles.c.content),
+                else_=item.article.content)
+        return int(conn.execute(update(articles).where(articles.c.id == item.replaces)
+                                .values(**values)).rowcount)
 
     def count_articles(self) -> int:
         with self.transaction() as conn:
@@ -300,16 +323,20 @@ class Store:
     def stories_since(self, since: datetime,
                       batch: int = 2000) -> Iterator[list[tuple[Article, str]]]:
         """Articles published *or fetched* since ``since``, with their story ids (to
-        rebuild the story index: an archive fetched lately is still being clustered)."""
-        recent = or_(_published_since(since), articles.c.fetched_at >= since)
+        rebuild the story index: an archive fetched lately is still being clustered).
+        Copies of another source's article are left out: the index never saw them."""
+        recent = or_(_published_since(since), and_(articles.c.fetched_at >= since,
+                                                   articles.c.duplicate_of.is_(None)))
         for rows in self._rows_since(recent, batch):
             yield [(_stored_article(row), str(row["story_id"])) for row in rows]
 
     def stories_after(self, after_id: int,
                       batch: int = 2000) -> Iterator[list[tuple[int, Article, str]]]:
         """Articles stored after the one with id ``after_id``, with their ids and story ids
-        (what other nodes stored since this one last looked)."""
-        for rows in self._rows_since(articles.c.id > after_id, batch):
+        (what other nodes stored since this one last looked). Copies of another source's
+        article are left out: no index learns them."""
+        new = and_(articles.c.id > after_id, articles.c.duplicate_of.is_(None))
+        for rows in self._rows_since(new, batch):
             yield [(int(row["id"]), _stored_article(row), str(row["story_id"])) for row in rows]
 
     def last_article_id(self) -> int:
@@ -355,11 +382,21 @@ class Store:
 
 
 def _published_since(since: datetime) -> ColumnElement[bool]:
-    """An article's time is its publication time, or its fetch time when it has none."""
-    return or_(
-        articles.c.published_at >= since,
-        and_(articles.c.published_at.is_(None), articles.c.fetched_at >= since),
+    """An article's time is its publication time, or its fetch time when it has none.
+    Another source's copy of an article is that article: it is not counted twice."""
+    return and_(
+        or_(articles.c.published_at >= since,
+            and_(articles.c.published_at.is_(None), articles.c.fetched_at >= since)),
+        articles.c.duplicate_of.is_(None),
     )
+
+
+def _article_values(a: Article) -> dict[str, object]:
+    """The columns of an article that a new version of it may change."""
+    return {"guid": a.guid, "url": a.url, "title": a.title, "summary": a.summary,
+            "content": a.content, "author": a.author, "published_at": a.published,
+            "language": a.language, "link_key": link_key(a.url),
+            "fingerprint": a.fingerprint or None}
 
 
 def _stored_article(row: RowMapping) -> Article:
@@ -375,6 +412,7 @@ def _stored_article(row: RowMapping) -> Article:
         published=row["published_at"],
         fetched=row["fetched_at"],
         language=row["language"],
+        fingerprint=row["fingerprint"] or "",
     )
 
 
