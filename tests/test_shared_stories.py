@@ -20,6 +20,7 @@ from monitor.daemon import Daemon
 from monitor.rules.load import load_rules
 from monitor.store import BatchOutcome, Store
 from tests.conftest import RULES, SEEDS, FeedServer
+from tests.service_fixtures import rss
 from tests.test_daemon import FlakyChannel
 
 
@@ -103,3 +104,49 @@ def test_two_nodes_given_two_outlets_versions_at_once_make_one_story_and_one_ale
     kinds, shared = outcome(postgres_url)
     assert expected_shared >= 1  # the seed story is told by both outlets
     assert (kinds, shared) == (expected_kinds, expected_shared)
+
+
+def test_two_nodes_given_one_article_by_two_sources_at_once_store_it_once_and_a_copy(
+    tmp_path: Path, feed_server: FeedServer, postgres_url: str
+) -> None:
+    # The same link in two feeds (their guids differ): one article, whichever node
+    # stores it first; the other node finds it when its turn comes and keeps a copy.
+    title = "Biden authorises Ukraine to strike targets inside Russia with ATACMS missiles"
+    wire = {"name": "seed-wire", "url": feed_server.serve("/wire.xml", rss(title))}
+    agency = {"name": "agency", "url": feed_server.serve(
+        "/agency.xml", rss(title).replace(b"<guid>", b"<guid>agency-"))}
+    rules = load_rules([RULES])
+
+    async def two_nodes() -> None:
+        async with httpx.AsyncClient() as client:
+            nodes = [Daemon(settings(tmp_path, postgres_url, [source]), rules,
+                            SlowStore(postgres_url), client,
+                            {"console": FlakyChannel("console", 0)})
+                     for source in (wire, agency)]
+            for node in nodes:
+                await node.start()
+            holder = Store(postgres_url).open()
+            holder.story_lock.acquire()
+            try:
+                polls = asyncio.gather(*(node.run_once() for node in nodes))
+                while len(feed_server.requests) < 2:
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.5)  # both recognise the article as new, then wait
+                await asyncio.to_thread(holder.story_lock.release)
+                await polls
+            finally:
+                holder.close()
+                for node in nodes:
+                    await node.close()
+
+    asyncio.run(two_nodes())
+    engine = sa.create_engine(Store(postgres_url).url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT source, duplicate_of IS NOT NULL FROM articles ORDER BY id")).all()
+        alerted = conn.execute(sa.text(
+            "SELECT DISTINCT a.source FROM outbox o JOIN articles a ON a.id = o.article_id"
+        )).scalars().all()
+    engine.dispose()
+    assert [copy for _, copy in rows] == [False, True]
+    assert alerted == [rows[0][0]]  # only the article alerts, never its copy
