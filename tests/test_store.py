@@ -88,6 +88,24 @@ def test_an_article_is_stored_once_and_its_alerts_are_not_planned_twice(store: S
     assert store.count_articles() == 1
 
 
+def test_a_batch_mixing_stored_and_new_articles_files_each_new_ones_hits_and_alerts(
+    store: Store, store_url: str,
+) -> None:
+    store.save_batch(SourceState("wire", "u"), [planned("a2", (alert(story="s2"), "s2"))], NOW)
+    batch = [planned(i, (alert(story=f"s-{i}"), f"s-{i}")) for i in ("a1", "a2", "a3")]
+    outcome = store.save_batch(SourceState("wire", "u"), batch, NOW)
+    assert (outcome.articles_stored, outcome.alerts_created) == (2, 2)
+    engine = sa.create_engine(Store(store_url).url)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.text("SELECT identity, id FROM articles")).all())
+        hit_ids = sorted(r[0] for r in conn.execute(sa.text("SELECT article_id FROM hits")))
+        alerted = {r[0]: r[1] for r in conn.execute(
+            sa.text("SELECT dedupe_key, article_id FROM outbox"))}
+    engine.dispose()
+    assert hit_ids == sorted(stored.values())
+    assert alerted == {"s2": stored["a2"], "s-a1": stored["a1"], "s-a3": stored["a3"]}
+
+
 def test_one_alert_per_rule_story_and_channel(store: Store) -> None:
     batch = [
         planned("a1", (alert("console"), "story-1"), (alert("slack"), "story-1")),

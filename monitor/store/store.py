@@ -244,7 +244,10 @@ class Store:
     ) -> BatchOutcome:
         """Store new articles (and new versions of stored ones) with their hits and
         alerts, and the source's new state. ``aliases``: (identity, article's identity)
-        of feed items found to be a stored article by their page's canonical link."""
+        of feed items found to be a stored article by their page's canonical link.
+
+        One multi-row INSERT for the new articles and one for all hits (a cold start
+        stores tens of thousands of articles: a statement per row was most of it)."""
         stored = created = updated = 0
         with self.transaction() as conn:
             for alias, identity in aliases:
@@ -254,47 +257,44 @@ class Store:
             silences = active_silences(conn, now) if planning else []
             if health_alerts:
                 created += file_alerts(conn, self.insert, None, health_alerts, now, silences)
+            ids = self._insert_articles(conn, batch)
+            hit_rows: list[dict[str, object]] = []
+            kept: list[tuple[int, NewArticle]] = []
             for item in batch:
                 if item.replaces is not None:
                     article_id: int | None = item.replaces
                     updated += self._update_article(conn, item)
                 else:
-                    article_id = self._insert_article(conn, item, now)
+                    article_id = ids.get(item.article.identity)
                     stored += article_id is not None
                 if article_id is None:  # stored meanwhile (another fetch): its alerts exist
                     continue
-                for hit in item.hits:
-                    conn.execute(
-                        self.insert(hits)
-                        .values(
-                            article_id=article_id,
-                            rule_id=hit.rule_id,
-                            spans=json.dumps([s.to_json() for s in hit.spans]),
-                            created_at=now,
-                        )
-                        .on_conflict_do_nothing()
-                    )
+                hit_rows += [{"article_id": article_id, "rule_id": hit.rule_id,
+                              "spans": json.dumps([s.to_json() for s in hit.spans]),
+                              "created_at": now} for hit in item.hits]
+                kept.append((article_id, item))
+            if hit_rows:
+                conn.execute(self.insert(hits).on_conflict_do_nothing(), hit_rows)
+            for article_id, item in kept:
                 created += file_alerts(conn, self.insert, article_id, item.alerts, now,
                                        silences)
             self._upsert_source(conn, state)
         return BatchOutcome(stored, created, updated)
 
-    def _insert_article(self, conn: Connection, item: NewArticle, now: datetime) -> int | None:
-        statement = (
-            self.insert(articles)
-            .values(
-                identity=item.article.identity,
-                source=item.article.source,
-                fetched_at=item.article.fetched,
-                story_id=item.story_id,
-                duplicate_of=item.duplicate_of,
-                **_article_values(item.article),
-            )
-            .on_conflict_do_nothing()
-            .returning(articles.c.id)
-        )
-        row = conn.execute(statement).first()
-        return int(row[0]) if row else None
+    def _insert_articles(self, conn: Connection, batch: Sequence[NewArticle]) -> dict[str, int]:
+        """Insert the new articles (those that replace none) not stored yet, in one
+        statement; the new rows' ids by identity."""
+        rows = [
+            {"identity": item.article.identity, "source": item.article.source,
+             "fetched_at": item.article.fetched, "story_id": item.story_id,
+             "duplicate_of": item.duplicate_of, **_article_values(item.article)}
+            for item in batch if item.replaces is None
+        ]
+        if not rows:
+            return {}
+        statement = (self.insert(articles).on_conflict_do_nothing()
+                     .returning(articles.c.id, articles.c.identity))
+        return {str(identity): int(id_) for id_, identity in conn.execute(statement, rows)}
 
     def _update_article(self, conn: Connection, item: NewArticle) -> int:
         """A stored article's new version: what the feed says now (its identity, story,
