@@ -108,6 +108,7 @@ class Daemon:
             self.settings.source_interval, self.poll, settings.fetch.concurrency, clock,
             self._polled)
         self._storing = asyncio.Lock()  # one for every poll context (they change at reload)
+        self._alerts_filed: asyncio.Event | None = None  # set by polls during run_once
         self._context = self._poll_context(rules)
         self._deliverer = self._build_deliverer(rules)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
@@ -194,6 +195,8 @@ class Daemon:
             self._last_poll = self.clock()
             self.metrics.observe_poll(report, asyncio.get_running_loop().time() - started,
                                       self._last_poll)
+            if report.alerts and self._alerts_filed is not None:
+                self._alerts_filed.set()
             return report
 
     async def _poll(self, source: SourceSettings, ignore_backoff: bool) -> PollReport:
@@ -214,9 +217,31 @@ class Daemon:
 
     async def run_once(self) -> CycleReport:
         """Poll every enabled source once (but those another node is polling now), then
-        deliver everything due."""
-        polls = await self._poller.poll_all()
-        delivery = await self._deliverer.deliver_due()
+        deliver everything due.
+
+        Delivery starts as soon as a poll files an alert and goes on alongside the
+        polls still running: a channel's round trips wait on the network while the
+        polls use the processor, instead of all the sending waiting for the last poll.
+        """
+        self._alerts_filed = filed = asyncio.Event()
+        polling = asyncio.ensure_future(self._poller.poll_all())
+        rounds: list[DeliveryReport] = []
+        try:
+            while not polling.done():
+                woken = asyncio.ensure_future(filed.wait())
+                waiters: set[asyncio.Future[Any]] = {polling, woken}
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                if filed.is_set():
+                    filed.clear()
+                    rounds.append(await self._deliverer.deliver_due())
+            polls = polling.result()
+        finally:
+            polling.cancel()
+            self._alerts_filed = None
+        rounds.append(await self._deliverer.deliver_due())
+        delivery = DeliveryReport(sum(r.sent for r in rounds), sum(r.retrying for r in rounds),
+                                  sum(r.failed for r in rounds), sum(r.held for r in rounds))
         digested = await self.send_due_digests()
         return CycleReport(tuple(polls), delivery, digested)
 

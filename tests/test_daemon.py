@@ -295,3 +295,33 @@ def test_a_web_page_that_names_no_feed_is_reported_as_not_a_feed(
     (report,) = cycle(settings, {"console": console()[0]})
     assert report.polls[0].error is not None
     assert "not a feed (content type text/html)" in report.polls[0].error
+
+
+def test_alerts_are_delivered_while_a_slow_source_is_still_being_polled(
+    tmp_path: Path, feed_server: FeedServer, seed_feeds: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slow_feed = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Slow</title>'
+                 b"</channel></rss>")
+    slow = feed_server.serve("/slow.xml", slow_feed, chunk_delay=3.0 / len(slow_feed))
+    settings = settings_for(tmp_path, [*seed_feeds, {"name": "slow", "url": slow}])
+    events: list[str] = []
+    channel = FlakyChannel("console", failures=0)
+    record, poll = channel.send, Daemon.poll
+
+    async def send(alert: Alert, thread: str | None = None) -> str | None:
+        events.append("sent")
+        return await record(alert, thread)
+
+    async def polled(self: Daemon, source: Any, *args: Any, **options: Any) -> Any:
+        report = await poll(self, source, *args, **options)
+        events.append(f"polled {source.name}")
+        return report
+
+    channel.send = send  # type: ignore[method-assign]
+    monkeypatch.setattr(Daemon, "poll", polled)
+    (report,) = cycle(settings, {"console": channel})
+    assert [p.error for p in report.polls] == [None, None, None]
+    assert report.delivery.sent == len(channel.sent) == sum(p.alerts for p in report.polls) > 0
+    # The seed sources' alerts went out while the slow body was still arriving.
+    assert events.index("sent") < events.index("polled slow")
