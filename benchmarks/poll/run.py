@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import venv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -95,6 +95,17 @@ def measured(launcher: Launcher, tool: str, phase: str, argv: list[str], server:
     time.sleep(0.2)  # let the sink count the last message
     return Measure(tool, phase, answer["wall"], answer["cpu"], answer["peak_rss_kb"] / 1024,
                    dict(server.statuses), sink.messages - mails_before, int(answer["exit"]))
+
+
+def daemon_cycle(launcher: Launcher, work: Path, server: FeedServer, sink: MailSink,
+                 log: Path) -> Measure:
+    """A steady cycle of the running daemon, its start-up excluded (``cycle.py``)."""
+    out = work / "cycle.json"
+    measure = measured(launcher, "newsmon daemon cycle", "steady",
+                       [str(ROOT / ".venv" / "bin" / "python"), str(HERE / "cycle.py"),
+                        str(work / "newsmon.toml"), str(out)], server, sink, log)
+    cycle = json.loads(out.read_text())
+    return replace(measure, wall=cycle["cycle_wall"], cpu=cycle["cycle_cpu"])
 
 
 def ensure_peer() -> Path:
@@ -207,7 +218,12 @@ def main() -> int:
                 print(f"{tool:9} {phase:6} {result.wall:7.2f}s wall {result.cpu:7.2f}s cpu "
                       f"{result.peak_rss_mb:6.0f} MB  responses {result.statuses}  "
                       f"mails {result.mails}  exit {result.exit_code}", flush=True)
-            if phase != "steady":
+            if phase == "steady":
+                results.append(daemon_cycle(launcher, work, server, sink, log))
+                r = results[-1]
+                print(f"{'daemon':9} cycle  {r.wall:7.2f}s wall {r.cpu:7.2f}s cpu (one run_once in"
+                      f" a started daemon)  responses {r.statuses}", flush=True)
+            else:
                 print(f"          newsmon database: {stored_counts(work / 'newsmon.db')}",
                       flush=True)
     finally:
@@ -232,13 +248,14 @@ def report(results: list[Measure], feeds: int) -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for phase in PASSES:
         ours, peer = by.get(("newsmon", phase)), by.get(("rss2email", phase))
-        ratio = f"**1/{peer.wall / ours.wall:.1f}**" if ours and peer else "–"
-        for r in (ours, peer):
+        cycle = by.get(("newsmon daemon cycle", phase))
+        for r in (ours, cycle, peer):
             if r is None:
                 continue
+            ratio = f"**1/{peer.wall / r.wall:.1f}**" if peer and r is not peer else ""
             share = f"{r.statuses.get(304, 0)} ({100 * r.share_304:.1f}%)"
             print(f"| {phase} | {r.tool} | {r.wall:.2f} | {r.cpu:.2f} | {r.peak_rss_mb:.0f} "
-                  f"| {r.requests} | {share} | {r.mails} | {ratio if r is ours else ''} |")
+                  f"| {r.requests} | {share} | {r.mails} | {ratio} |")
     print(f"({feeds} feeds)")
 
 
