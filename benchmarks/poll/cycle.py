@@ -19,20 +19,17 @@ import time
 from pathlib import Path
 
 from monitor.channels.registry import build_channels
-from monitor.cli.run_cmd import check_routes
-from monitor.config import load_settings
 from monitor.daemon import Daemon
 from monitor.fetch import build_client
-from monitor.rules.load import load_rules
+from monitor.reload import load_configuration, used_channels
 from monitor.store import Store
 
 
 async def one_cycle(config: str) -> dict[str, float]:
-    settings = load_settings(Path(config))
-    rules = load_rules(settings.rules.paths)
-    check_routes(settings, rules)
-    used = {n for r in rules.rules for n in r.notify} | set(settings.defaults.channels)
-    channels = build_channels({n: c for n, c in settings.channels.items() if n in used})
+    configuration = load_configuration(Path(config))
+    settings, rules = configuration.settings, configuration.rules
+    channels = build_channels({n: c for n, c in settings.channels.items()
+                               if n in used_channels(settings, rules)})
     client = build_client(settings.fetch)
     daemon = Daemon(settings, rules, Store(settings.storage.url), client, channels)
     try:

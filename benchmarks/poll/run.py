@@ -104,6 +104,8 @@ def daemon_cycle(launcher: Launcher, work: Path, server: FeedServer, sink: MailS
     measure = measured(launcher, "newsmon daemon cycle", "steady",
                        [str(ROOT / ".venv" / "bin" / "python"), str(HERE / "cycle.py"),
                         str(work / "newsmon.toml"), str(out)], server, sink, log)
+    if measure.exit_code != 0 or not out.exists():
+        return measure  # its exit code marks the run as failed; the log says why
     cycle = json.loads(out.read_text())
     return replace(measure, wall=cycle["cycle_wall"], cpu=cycle["cycle_cpu"])
 
