@@ -8,6 +8,11 @@ and its threshold were chosen on it.
 The held-out set (tests/fixtures/stories/heldout.jsonl) was written afterwards, by
 someone else, the same way (coverage of July 2023 to July 2024), and nothing was
 tuned on it: it measures how the method does on coverage it has not seen.
+
+The development set (tests/fixtures/stories/dev.jsonl, coverage of September 2022
+to March 2023) was written with the second method (the prior idf), so that its
+settings were not chosen on the labelled set alone; the held-out set was scored
+once, after they were frozen.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ import pytest
 
 from monitor.records import Article
 from monitor.stories import StoryIndex, StorySettings, story_terms
+from monitor.stories.prior import english_shares
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stories"
 LABELLED = FIXTURES / "labelled.jsonl"
 HELD_OUT = FIXTURES / "heldout.jsonl"
+DEV = FIXTURES / "dev.jsonl"
 PINNED_IDS = FIXTURES / "labelled_story_ids.json"
 T0 = datetime(2024, 11, 18, 9, 0, tzinfo=UTC)
 
@@ -87,16 +94,76 @@ def test_clustering_the_labelled_set_meets_the_precision_and_recall_floor() -> N
 
 
 def test_clustering_the_held_out_set_holds_the_floor_it_measured() -> None:
-    # Measured with the shipped settings: precision 0.851, recall 0.284, short of the
-    # 0.95 / 0.85 targets (benchmarks/README.md says why and what would close the
-    # gap). This floor catches a regression; it is not the target, and no setting
-    # was chosen by looking at this set.
+    # Measured once, with the shipped settings frozen: precision 0.910, recall 0.433
+    # (the method before the prior idf: 0.851 / 0.284), short of the 0.95 / 0.85
+    # targets (benchmarks/README.md). This floor catches a regression; it is not the
+    # target, and no setting was chosen by looking at this set.
     pairs = load_labelled(path=HELD_OUT)
     ids = cluster(pairs)
     precision, recall = pairwise([label for _, label in pairs],
                                  [ids[a.identity] for a, _ in pairs])
-    assert precision >= 0.85, precision
-    assert recall >= 0.28, recall
+    assert precision >= 0.91, precision
+    assert recall >= 0.43, recall
+
+
+def test_the_development_set_is_retellings_and_same_topic_neighbours() -> None:
+    pairs = load_labelled(path=DEV)
+    stories = Counter(label for _, label in pairs)
+    assert len(pairs) >= 50
+    assert len(stories) >= 15
+    for label in stories:
+        titles = [a.title for a, other in pairs if other == label]
+        assert len(set(titles)) == len(titles)
+
+
+def test_clustering_the_development_set_holds_the_floor_it_measured() -> None:
+    # Measured with the shipped settings: precision 1.000, recall 0.678 (the method
+    # before the prior idf: 1.000 / 0.627). Its retellings share few words: recall
+    # is what is short.
+    pairs = load_labelled(path=DEV)
+    ids = cluster(pairs)
+    precision, recall = pairwise([label for _, label in pairs],
+                                 [ids[a.identity] for a, _ in pairs])
+    assert precision >= 0.95, precision
+    assert recall >= 0.67, recall
+
+
+@pytest.mark.parametrize(("one", "other", "what"), [
+    ("d-svb-collapse-1", "d-signature-closed-1", "SVB fails / Signature closed, two days apart"),
+    ("d-queen-dies-1", "d-charles-proclaimed-1",
+     "the Queen dies / Charles proclaimed, two days apart"),
+    ("d-truss-resigns-1", "d-sunak-pm-1", "Truss resigns / Sunak chosen, four days apart"),
+    ("d-kerch-bridge-1", "d-kyiv-strikes-1",
+     "the Kerch bridge blast / the strikes it was avenged by"),
+    ("d-fed-hike-nov22-1", "d-boe-hike-nov22-1", "the Fed and the BoE hike, the next day"),
+    ("d-balloon-1", "d-alaska-object-1", "the balloon / the Alaska object, six days apart"),
+])
+def test_development_same_topic_different_events_stay_apart(one: str, other: str,
+                                                            what: str) -> None:
+    ids = cluster(load_labelled(path=DEV))
+    assert ids[one] != ids[other], what
+
+
+def test_common_english_words_weigh_less_than_names_from_the_first_article() -> None:
+    # An index that has seen nothing weighs every word alike unless it knows English.
+    first = article("f", "Central bank raises rate as Hryvnia slides")
+    fresh = StoryIndex()._vector(story_terms(first))
+    learned_only = StoryIndex(StorySettings(prior_documents=0))._vector(story_terms(first))
+    # Learned alone: every word weighs the same (the name only counts twice)...
+    assert learned_only["bank"] == pytest.approx(learned_only["slide"])
+    # ...with the prior, the name outweighs the common words by a fifth more again.
+    for common in ("bank", "rate", "central"):
+        assert (fresh["hryvnia"] / fresh[common]
+                > 1.2 * learned_only["hryvnia"] / learned_only[common])
+
+
+def test_the_english_prior_is_folded_singular_and_free_of_stop_words() -> None:
+    shares = english_shares()
+    assert "missile" in shares
+    assert "missiles" not in shares
+    assert not {"the", "said", "of"} & set(shares)
+    assert 0.0 < shares["missile"] < shares["bank"] <= 1.0
+    assert "atacms" not in shares  # a name: rare in English, so it weighs the most
 
 
 @pytest.mark.parametrize(("one", "other", "what"), [
@@ -119,8 +186,9 @@ def test_held_out_same_topic_different_events_stay_apart(one: str, other: str,
 
 
 def test_the_labelled_set_keeps_its_pinned_story_ids() -> None:
-    # Pinned from the index as of commit 0b4a79c: a change meant only to make
-    # clustering faster must give every article the same story id. A change of
+    # Re-pinned on purpose when the prior idf and the 24 h decay came in (10 of the
+    # 113 ids changed; first pinned as of commit 0b4a79c): a change meant only to
+    # make clustering faster must give every article the same story id. A change of
     # method re-pins this file on purpose (benchmarks/README.md).
     pinned = json.loads(PINNED_IDS.read_text(encoding="utf-8"))
     assert cluster(load_labelled()) == pinned
@@ -263,3 +331,5 @@ def test_bad_settings_are_refused() -> None:
         StorySettings(threshold=0)
     with pytest.raises(ValueError, match="positive"):
         StorySettings(window=timedelta(0))
+    with pytest.raises(ValueError, match="prior_documents"):
+        StorySettings(prior_documents=-1)

@@ -2,8 +2,9 @@
 outlets makes one alert (``plan`` dedupes per rule and story).
 
 An article joins the story of its most similar recent article when the two are
-similar enough (tf-idf cosine over title and lead, decayed with the time between
-them, within a window either side: ``index``); otherwise it starts a new story
+similar enough (tf-idf cosine over title and lead, idf starting from general
+English word frequencies: ``prior``, decayed with the time between them, within
+a window either side: ``index``); otherwise it starts a new story
 whose id is its own identity (stable, unique, fits the store's ``story_id``).
 
 How the daemon uses it: one ``StoryIndex`` for the life of the process; on start,

@@ -2,18 +2,31 @@
 which story the new article belongs to.
 
 Similarity is the cosine of tf-idf weights (sublinear tf, 1 + ln tf; smoothed idf,
-ln((1 + N) / (2 + df)) + 1, the article itself counted) over the terms of
-``terms.story_terms``, times exp(-|Δt| / ``decay``), where Δt is the distance
-between the two articles' times (``Article.when``: publication, else fetch time).
-An article joins the story of its best match when that score reaches
+ln((1 + N + P) / (2 + df + P·share)) + 1, the article itself counted) over the
+terms of ``terms.story_terms``, times exp(-|Δt| / ``decay``), where Δt is the
+distance between the two articles' times (``Article.when``: publication, else
+fetch time). An article joins the story of its best match when that score reaches
 ``threshold``; no article farther than ``window`` (either side) is a match at all.
+
+Why the prior (P = ``prior_documents`` articles of general English, ``share`` a
+term's share of them: ``prior``): learned from an empty start, idf knows nothing
+for the first hundreds of articles, and ``bank`` or ``strike`` weigh almost what
+``Hryvnia`` or ``ATACMS`` do, so different stories on one topic look like
+retellings. With the prior, names and figures carry the weight from the first
+article on, and the learned counts take over where the news differs from English.
 
 Why the decay: on the labelled set, same-topic events one to three days apart
 (Storm Bert and Storm Conall, the ATACMS decision and the first ATACMS strike,
 two typhoons) share as many words with each other as retellings of one event do;
 without it no threshold reaches precision 0.95 (``benchmarks/README.md``).
-Retellings of one event come within hours of each other, and a story keeps going
-because each new retelling links to a recent one.
+Retellings of one event come within hours of each other (a 24 h time constant
+did better than 36 h once the prior was in), and a story keeps going because each
+new retelling links to a recent one.
+
+Measured while choosing (``benchmarks/README.md``): comparing a new article with
+the story so far (its centroid, or the centroid with its best article, or the
+best two articles) instead of its single best article merged neighbouring
+same-topic stories and lost precision on both development sets; it was not kept.
 
 Document frequencies are learned as articles arrive and halve every ``window`` of
 news time, so they remember more than the kept articles (steadier weights) and
@@ -48,8 +61,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from operator import mul
+from types import MappingProxyType
 
 from monitor.records import Article
+from monitor.stories.prior import english_shares
 from monitor.stories.terms import story_terms
 
 
@@ -57,12 +72,15 @@ from monitor.stories.terms import story_terms
 class StorySettings:
     """``threshold``: the decayed cosine at which an article joins a story;
     ``window``: how far apart (either side) two articles of one story may be;
-    ``decay``: the time constant of the decay; ``budget``: postings read per
-    article; ``candidates``: articles scored exactly per article."""
+    ``decay``: the time constant of the decay; ``prior_documents``: how many
+    articles of general English the document frequencies start from (0: none,
+    learned from the news alone); ``budget``: postings read per article;
+    ``candidates``: articles scored exactly per article."""
 
     window: timedelta = timedelta(hours=72)
-    decay: timedelta = timedelta(hours=36)
+    decay: timedelta = timedelta(hours=24)
     threshold: float = 0.14
+    prior_documents: float = 1000.0
     max_articles: int = 200_000
     budget: int = 500
     candidates: int = 12
@@ -73,6 +91,8 @@ class StorySettings:
             raise ValueError("window and decay must be positive")
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
+        if self.prior_documents < 0:
+            raise ValueError("prior_documents must be >= 0")
         if min(self.max_articles, self.budget, self.candidates, self.lead_words) < 1:
             raise ValueError("max_articles, budget, candidates and lead_words must be >= 1")
 
@@ -140,6 +160,8 @@ class StoryIndex:
         self._df: dict[str, float] = {}
         self._n = 0.0
         self._next_halving = math.inf
+        self._prior = self.settings.prior_documents
+        self._shares = english_shares() if self._prior else MappingProxyType({})
 
     def __len__(self) -> int:
         """How many articles are kept."""
@@ -205,10 +227,12 @@ class StoryIndex:
     def _vector(self, terms: list[str]) -> dict[str, float]:
         """Unit-length tf-idf weights of an article's terms."""
         counts = Counter(terms)
-        n = self._n + 1.0
-        df = self._df
+        prior = self._prior
+        n = self._n + 1.0 + prior
+        df, shares = self._df, self._shares
         raw = {
-            term: (1.0 + math.log(tf)) * (math.log((1.0 + n) / (2.0 + df.get(term, 0.0))) + 1.0)
+            term: (1.0 + math.log(tf)) * (math.log(
+                (1.0 + n) / (2.0 + df.get(term, 0.0) + prior * shares.get(term, 0.0))) + 1.0)
             for term, tf in counts.items()
         }
         norm = math.sqrt(sum(w * w for w in raw.values())) or 1.0
