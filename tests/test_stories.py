@@ -157,6 +157,19 @@ def test_common_english_words_weigh_less_than_names_from_the_first_article() -> 
                 > 1.2 * learned_only["hryvnia"] / learned_only[common])
 
 
+def test_an_article_in_another_language_is_weighed_on_learned_counts_alone() -> None:
+    # To an English prior every German word looks rare: "die" and "Regierung" would
+    # weigh like names. So a German article is weighed as if there were no prior.
+    german = article("de", "Die Regierung beschließt neue Sanktionen gegen Russland",
+                     "Das Kabinett hat am Mittwoch das Paket beschlossen.")
+    with_prior = StoryIndex()._vector(story_terms(german))
+    learned_only = StoryIndex(StorySettings(prior_documents=0))._vector(story_terms(german))
+    assert with_prior == learned_only
+    english = article("en", "Government adopts new sanctions against Russia")
+    assert (StoryIndex()._vector(story_terms(english))
+            != StoryIndex(StorySettings(prior_documents=0))._vector(story_terms(english)))
+
+
 def test_the_english_prior_is_folded_singular_and_free_of_stop_words() -> None:
     shares = english_shares()
     assert "missile" in shares

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BASELINE = "0b4a79c"
+BASELINE = "21b376d"  # before the prior idf
 PACKAGE = "stories_baseline"
 
 

@@ -14,6 +14,9 @@ for the first hundreds of articles, and ``bank`` or ``strike`` weigh almost what
 ``Hryvnia`` or ``ATACMS`` do, so different stories on one topic look like
 retellings. With the prior, names and figures carry the weight from the first
 article on, and the learned counts take over where the news differs from English.
+An article fewer than ``ENGLISH_ENOUGH`` of whose terms are English words is
+weighed on the learned counts alone: to an English prior every word of another
+language looks rare, so its common words would weigh like names.
 
 Why the decay: on the labelled set, same-topic events one to three days apart
 (Storm Bert and Storm Conall, the ATACMS decision and the first ATACMS strike,
@@ -64,7 +67,7 @@ from operator import mul
 from types import MappingProxyType
 
 from monitor.records import Article
-from monitor.stories.prior import english_shares
+from monitor.stories.prior import ENGLISH_ENOUGH, english_shares
 from monitor.stories.terms import story_terms
 
 
@@ -227,9 +230,11 @@ class StoryIndex:
     def _vector(self, terms: list[str]) -> dict[str, float]:
         """Unit-length tf-idf weights of an article's terms."""
         counts = Counter(terms)
-        prior = self._prior
-        n = self._n + 1.0 + prior
         df, shares = self._df, self._shares
+        prior = self._prior
+        if prior and sum(1 for term in counts if term in shares) < ENGLISH_ENOUGH * len(counts):
+            prior = 0.0  # not English: the prior would take its every common word for rare
+        n = self._n + 1.0 + prior
         raw = {
             term: (1.0 + math.log(tf)) * (math.log(
                 (1.0 + n) / (2.0 + df.get(term, 0.0) + prior * shares.get(term, 0.0))) + 1.0)
