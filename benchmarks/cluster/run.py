@@ -1,8 +1,8 @@
 """Benchmark of stage *stories* (clustering): speed and memory with 100,000 articles
-in the window, and precision/recall on the two labelled sets against baselines.
+in the window, and precision/recall on the three labelled sets against baselines.
 
     .venv/bin/python benchmarks/cluster/run.py            # both; speed: baseline and current
-    .venv/bin/python benchmarks/cluster/run.py quality    # the labelled sets only
+    .venv/bin/python benchmarks/cluster/run.py quality    # the labelled, dev and held-out sets
     .venv/bin/python benchmarks/cluster/run.py speed current   # one speed run (this process)
     .venv/bin/python benchmarks/cluster/run.py speed baseline  # the same, the old index
 

@@ -29,9 +29,8 @@ from monitor.stories.terms import STOP_WORDS, stem
 MIN_FREQUENCY = 1e-6
 WORDS_PER_ARTICLE = 40.0
 # The share of an article's distinct terms found here below which it is taken for
-# another language and gets no prior. English news: 0.74 at the least on the
-# labelled and dev sets (names and figures are the rest); made-up or foreign
-# words: near 0.
+# another language and gets no prior. English news: 0.67 at the least on the
+# labelled sets (names and figures are the rest); made-up or foreign words: near 0.
 ENGLISH_ENOUGH = 0.5
 
 
