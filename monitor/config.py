@@ -17,13 +17,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -400,33 +398,6 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
         else:
             parts.append(("." if parts else "") + str(item))
     return "".join(parts)
-
-
-def channel_secrets(settings: Settings) -> list[str]:
-    """Every secret value in the configuration, so logs can redact them.
-
-    A secret URL also gives its path and its query: a webhook's secret is its path, and
-    a library may quote the path without the host.
-    """
-    secrets: list[str] = []
-    for channel in settings.channels.values():
-        for value in channel.__dict__.values():
-            values = value if isinstance(value, list) else [value]
-            for item in values:
-                if isinstance(item, SecretStr) and item.get_secret_value():
-                    secrets.extend(_secret_forms(item.get_secret_value()))
-    return secrets
-
-
-def _secret_forms(secret: str) -> list[str]:
-    forms = [secret]
-    if re.match(r"^[a-z][a-z0-9+.-]*://", secret, re.IGNORECASE):
-        try:
-            parts = urlsplit(secret)
-        except ValueError:
-            return forms
-        forms.extend(part for part in (parts.path, parts.query) if len(part.strip("/")) >= 8)
-    return forms
 
 
 def as_mapping(settings: Settings) -> Mapping[str, Any]:

@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from monitor.channel_settings import channel_fingerprint
 from monitor.channels.base import Channel
 from monitor.channels.registry import build_channels
-from monitor.config import channel_secrets
 from monitor.daemon import Daemon
 from monitor.errors import ConfigError, NewsmonError, RuleSetError
 from monitor.logs import setup_logging
@@ -40,6 +39,7 @@ from monitor.reload import (
     watch_changes,
 )
 from monitor.sd_notify import Notifier
+from monitor.secrets import channel_secrets
 
 log = logging.getLogger("newsmon.service")
 

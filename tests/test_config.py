@@ -14,8 +14,9 @@ from monitor.channel_settings import (
     EmailChannelSettings,
     SlackChannelSettings,
 )
-from monitor.config import Settings, as_mapping, channel_secrets, load_settings
+from monitor.config import Settings, as_mapping, load_settings
 from monitor.errors import ConfigError
+from monitor.secrets import channel_secrets
 from monitor.severity import Severity
 
 ROOT = Path(__file__).resolve().parent.parent

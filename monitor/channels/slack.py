@@ -36,7 +36,6 @@ from datetime import datetime
 from socket import gaierror
 from typing import Any, Protocol, cast
 from urllib.error import URLError
-from urllib.parse import urlsplit
 
 from jinja2 import TemplateError
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -55,6 +54,7 @@ from monitor.errors import ChannelError, ChannelFailure
 from monitor.fetch import parse_retry_after
 from monitor.logs import about
 from monitor.records import Alert, Digest
+from monitor.secrets import secret_forms
 from monitor.templates import render_template
 
 MAX_RETRY_AFTER = 300.0  # seconds: a Retry-After of a day must not park the channel for a day
@@ -152,7 +152,8 @@ class SlackChannel:
         self._deadline = settings.timeout.total_seconds()
         token = settings.token.get_secret_value().strip() if settings.token else ""
         webhook = settings.webhook_url.get_secret_value().strip() if settings.webhook_url else ""
-        self._secrets = _secret_forms(token, webhook)
+        forms = {form for secret in (token, webhook) if secret for form in secret_forms(secret)}
+        self._secrets = sorted(forms, key=len, reverse=True)  # longest first: a URL before its path
         self._transport: _Transport | None = None
         if token and settings.channel:
             self._transport = _WebApi(token, settings.channel, settings.api_url, self._deadline)
@@ -226,19 +227,6 @@ class SlackChannel:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
-
-
-def _secret_forms(token: str, webhook: str) -> list[str]:
-    """The token, the webhook URL and its path (the secret part), longest first."""
-    forms = {token, webhook}
-    if webhook:
-        try:
-            path = urlsplit(webhook).path
-        except ValueError:
-            path = ""
-        if len(path.strip("/")) >= 4:
-            forms.add(path)
-    return sorted((f for f in forms if f), key=len, reverse=True)
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

@@ -8,12 +8,13 @@ import logging
 import sys
 
 from monitor.channels.registry import build_channels
-from monitor.config import channel_secrets, find_config_path
+from monitor.config import find_config_path
 from monitor.daemon import Daemon
 from monitor.fetch import build_client
 from monitor.logs import setup_logging
 from monitor.reload import Configuration, load_configuration, used_channels
 from monitor.sd_notify import Notifier
+from monitor.secrets import channel_secrets
 from monitor.service import Service
 from monitor.store import Store
 
