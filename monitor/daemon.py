@@ -96,9 +96,12 @@ class Daemon:
         self._pages = PageReader(
             Fetcher(client, settings.full_text.fetch_settings(settings.fetch), PAGE_TYPES),
             self._workers, settings.parse.deadline.total_seconds(), settings.full_text.max_pages)
+        # Stories survive restarts: the window's stored articles go back into the index,
+        # the first time a poll has new articles (a cycle with nothing new never pays).
         self._stories = SharedStories(
             StoryIndex(StorySettings(window=settings.stories.window,
-                                     threshold=settings.stories.threshold)), store, self.db)
+                                     threshold=settings.stories.threshold)), store, self.db,
+            lambda: self.clock() - self.settings.stories.window)
         self.metrics = Metrics()
         self.metrics.declare([s.name for s in self.enabled_sources],
                              [r.id for r in rules.rules], channels)
@@ -159,10 +162,6 @@ class Daemon:
 
     async def start(self) -> None:
         await self.db(self.store.open)
-        # Stories survive restarts: the window's stored articles go back into the index.
-        replayed = await self._stories.load(self.clock() - self.settings.stories.window)
-        if replayed:
-            log.info("stories: %d recent articles reloaded", replayed)
         if self.store.single_node:
             cut = await self.db(self.store.outbox.release_abandoned)
             if cut:

@@ -320,13 +320,17 @@ class Store:
         for rows in self._rows_since(_published_since(since), batch):
             yield [_stored_article(row) for row in rows]
 
-    def stories_since(self, since: datetime,
-                      batch: int = 2000) -> Iterator[list[tuple[Article, str]]]:
+    def stories_since(self, since: datetime, batch: int = 2000,
+                      upto: int | None = None) -> Iterator[list[tuple[Article, str]]]:
         """Articles published *or fetched* since ``since``, with their story ids (to
         rebuild the story index: an archive fetched lately is still being clustered).
-        Copies of another source's article are left out: the index never saw them."""
+        Copies of another source's article are left out: the index never saw them.
+        ``upto``: only articles with an id up to that one (what ``stories_after`` gives
+        later is not given twice)."""
         recent = or_(_published_since(since), and_(articles.c.fetched_at >= since,
                                                    articles.c.duplicate_of.is_(None)))
+        if upto is not None:
+            recent = and_(recent, articles.c.id <= upto)
         for rows in self._rows_since(recent, batch):
             yield [(_stored_article(row), str(row["story_id"])) for row in rows]
 

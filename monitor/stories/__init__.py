@@ -7,10 +7,11 @@ English word frequencies: ``prior``, decayed with the time between them, within
 a window either side: ``index``); otherwise it starts a new story
 whose id is its own identity (stable, unique, fits the store's ``story_id``).
 
-How the daemon uses it: one ``StoryIndex`` for the life of the process; on start,
-``rebuild`` it from the stored articles of the last window with their stored story
-ids; then ``assign_batch`` each fetched batch of new articles (time order inside), before
-it is matched and stored. Ids once given are never changed.
+How the daemon uses it: one ``StoryIndex`` for the life of the process; the first
+time a poll has new articles, ``rebuild`` it from the stored articles of the last
+window with their stored story ids (``shared.py``); then ``assign`` each fetched
+batch of new articles (time order inside) before it is stored. Ids once given are
+never changed.
 
 Pure: no I/O, no database, no clock (times come from the articles).
 """

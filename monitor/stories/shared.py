@@ -15,9 +15,15 @@ of batches is the order in which nodes got the lock, and an index's document
 frequencies depend on the order it learned the articles in, so a borderline
 similarity can fall on either side of the threshold.
 
+The index is filled from the store on first need, not at start: a node (or a
+``run --once``) whose polls bring nothing new never replays the window's
+articles. The first turn with new articles loads it, outside the lock: the load
+notes, under the lock, the last article id stored, replays the window's articles
+up to that id, then takes its turn like any other, catching up from that id.
+
 Article ids only grow while the lock is held (every article is inserted under
 it), so "stored after id N" misses nothing. On SQLite (one node) there is no lock
-and nothing to read: the index already holds every article.
+and nothing to read: once loaded, the index holds every article.
 
 Fetching, parsing and matching stay outside the lock and run in parallel. Inside
 it, the node's database calls run on the lock's own thread, never queued behind the
@@ -58,31 +64,47 @@ class StoryTurn:
 class SharedStories:
     """A node's story index, kept in step with the articles every node stores."""
 
-    def __init__(self, index: StoryIndex, store: Store, db: DbRunner) -> None:
+    def __init__(self, index: StoryIndex, store: Store, db: DbRunner,
+                 window_start: Callable[[], datetime]) -> None:
         self.index = index
         self._store = store
         self._db = db
+        self._window_start = window_start  # the oldest article time the index needs
         self._in_process = asyncio.Lock()
+        self._loading = asyncio.Lock()
+        self._loaded = False
         self._lock_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-lock")
         self._seen_upto = 0  # the highest article id the index has been given
 
-    async def load(self, since: datetime) -> int:
-        """Fill the index with the window's stored articles (at start)."""
-        async with self._locked():
-            self._seen_upto = await self._db(self._store.last_article_id)
-        batches = self._store.stories_since(since)
-        replayed = 0
-        # One batch at a time from the database thread; never the whole window at once.
-        # Batches come in storage order, which is (nearly) the order they were seen.
-        while (batch := await self._db(next, batches, None)) is not None:
-            replayed = self.index.rebuild(batch)
+    async def load(self) -> int:
+        """Fill the index with the window's stored articles, once; how many it holds."""
+        async with self._loading:
+            if self._loaded:
+                return len(self.index)
+            async with self._locked():
+                upto = await self._db(self._store.last_article_id)
+            batches = self._store.stories_since(self._window_start(), upto=upto)
+            replayed = 0
+            # One batch at a time from the database thread; never the whole window at
+            # once. Batches come in storage order, which is (nearly) the order they were
+            # seen.
+            while (batch := await self._db(next, batches, None)) is not None:
+                replayed = self.index.rebuild(batch)
+            self._seen_upto = upto
+            self._loaded = True
+        if replayed:
+            log.info("stories: %d recent articles reloaded", replayed)
         return replayed
 
     @asynccontextmanager
     async def assigning(self, *, any_new: bool = True) -> AsyncIterator[StoryTurn]:
         """The index, up to date, for as long as the caller assigns and stores (with
-        nothing new to assign, nothing to wait for)."""
-        if not any_new or not self._store.story_lock.needed:
+        nothing new to assign, nothing to load or wait for)."""
+        if not any_new:
+            yield StoryTurn(self.index, self._db)
+            return
+        await self.load()
+        if not self._store.story_lock.needed:
             yield StoryTurn(self.index, self._db)
             return
         async with self._locked():
