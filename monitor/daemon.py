@@ -42,7 +42,7 @@ from monitor.plan import Planner
 from monitor.polling import PollScheduler, this_node
 from monitor.rules.model import RuleSet
 from monitor.schedule import Jobs
-from monitor.store import Store
+from monitor.store import SourceState, Store
 from monitor.stories import StoryIndex, StorySettings
 from monitor.stories.shared import SharedStories
 from monitor.workers import WorkerPool
@@ -187,10 +187,13 @@ class Daemon:
 
     # --- one cycle -----------------------------------------------------------------------
 
-    async def poll(self, source: SourceSettings, ignore_backoff: bool = False) -> PollReport:
+    async def poll(self, source: SourceSettings, ignore_backoff: bool,
+                   state: SourceState) -> PollReport:
+        """Poll one source the ``PollScheduler`` holds, from its stored ``state``; the
+        scheduler saves the report's ``unsaved`` state as it gives the source back."""
         async with self._limit:
             started = asyncio.get_running_loop().time()
-            report = await self._poll(source, ignore_backoff)
+            report = await self._poll(source, ignore_backoff, state)
             self._last_poll = self.clock()
             self.metrics.observe_poll(report, asyncio.get_running_loop().time() - started,
                                       self._last_poll)
@@ -198,13 +201,15 @@ class Daemon:
                 self._alerts_filed.set()
             return report
 
-    async def _poll(self, source: SourceSettings, ignore_backoff: bool) -> PollReport:
+    async def _poll(self, source: SourceSettings, ignore_backoff: bool,
+                    state: SourceState) -> PollReport:
         try:
             return await poll_source(
                 self._context,
                 source,
                 self.settings.source_interval(source),
                 self.settings.source_max_age(source),
+                state,
                 ignore_backoff=ignore_backoff,
             )
         except asyncio.CancelledError:

@@ -77,6 +77,10 @@ class PollReport:
     error: str | None = None
     hits: tuple[str, ...] = ()  # the rule of each hit on a new article (for metrics)
     updated: int = 0  # stored articles whose feed item was edited
+    # A poll that changed nothing but its source's state (a 304, a feed with nothing
+    # new, a failure that raised no alert) leaves that state to the caller to save,
+    # with other polls' states in one transaction; every other outcome is committed.
+    unsaved: SourceState | None = None
 
 
 async def poll_source(
@@ -84,10 +88,11 @@ async def poll_source(
     source: SourceSettings,
     interval: timedelta,
     max_age: timedelta | None,
+    state: SourceState,
     *,
     ignore_backoff: bool = False,
 ) -> PollReport:
-    state: SourceState = await ctx.db(ctx.store.source_state, source.name, source.url)
+    """Poll ``source``, whose stored ``state`` the caller read (with other sources')."""
     now = ctx.clock()
     if not ignore_backoff and state.next_poll_at and state.consecutive_failures and (
         now < state.next_poll_at
@@ -101,8 +106,10 @@ async def poll_source(
     if feed is None:
         new_state, health = _assess(ctx, source, before, _succeeded(
             state, now, fetched.etag, fetched.last_modified, 0), 0, now)
-        await ctx.db(ctx.store.save_batch, new_state, [], now, health)
         log.debug("source %s: not modified", source.name, extra=about(source=source.name))
+        if not health:
+            return PollReport(source.name, not_modified=True, unsaved=new_state)
+        await ctx.db(ctx.store.save_batch, new_state, [], now, health)
         return PollReport(source.name, not_modified=True)
     if feed.skipped:
         log.warning("source %s (%s): %d items beyond the cap of %d were skipped",
@@ -128,6 +135,10 @@ async def poll_source(
         new = sum(1 for item in batch if item.replaces is None)
         new_state, health = _assess(ctx, source, before, _succeeded(
             state, now, fetched.etag, fetched.last_modified, new), new, now)
+        if not (batch or health or aliases):
+            log.info("source %s: %d items, 0 new, 0 alerts", source.name, len(articles),
+                     extra=about(source=source.name))
+            return PollReport(source.name, len(articles), unsaved=new_state)
         outcome = await turn.db(ctx.store.save_batch, new_state, batch, now, health, aliases)
     edited = f", {outcome.articles_updated} updated" if outcome.articles_updated else ""
     log.info("source %s: %d items, %d new, %d alerts%s", source.name, len(articles),
@@ -296,12 +307,13 @@ async def _failed(
     failed = replace(state, last_attempt_at=now, last_error=str(error.reason),
                      consecutive_failures=failures, next_poll_at=now + backoff)
     failed, event = health.after_failure(state, failed, now, ctx.health)
-    alerts: tuple[PlannedAlert, ...] = ()
     if event is not None:
         log.error("source %s (%s): %s", error.source, error.url, event.message,
                   extra=about(source=error.source))
-        alerts = health.health_alerts(event, error.source, error.url, ctx.health_channels, now)
-    await ctx.db(ctx.store.record_failure, failed, now, alerts)
     log.error("source %s (%s): %s; failure %d, next try in %s", error.source, error.url,
               error.reason, failures, describe(backoff), extra=about(source=error.source))
+    if event is None:
+        return PollReport(state.name, error=str(error), unsaved=failed)
+    alerts = health.health_alerts(event, error.source, error.url, ctx.health_channels, now)
+    await ctx.db(ctx.store.record_failure, failed, now, alerts)
     return PollReport(state.name, alerts=len(alerts), error=str(error))

@@ -3,12 +3,14 @@
 The database holds every source's next due time and its lease
 (``store/nodes.py``), so one node or several behave as one daemon. A node's
 ``PollScheduler`` claims as many due sources as it has free poll slots, every
-``cluster.claim_every`` and whenever polls end while more are waiting; polls each
-while holding its lease; and gives it back due again one interval after the poll
-started, plus a jitter of up to a tenth of the interval (at most 60 s) so that
-sources added together drift apart. A failing source comes back when its backoff
-ends. The node heartbeats every ``cluster.heartbeat``, which renews its leases;
-if it dies, they expire after ``cluster.lease`` and the other nodes take over.
+``cluster.claim_every`` and whenever polls end while more are waiting; reads the
+claimed sources' states with one query; polls each while holding its lease; and
+gives it back (``handback.py``: with the polls that end at the same time, in one
+transaction) due again one interval after the poll started, plus a jitter of up
+to a tenth of the interval (at most 60 s) so that sources added together drift
+apart. A failing source comes back when its backoff ends. The node heartbeats
+every ``cluster.heartbeat``, which renews its leases; if it dies, they expire
+after ``cluster.lease`` and the other nodes take over.
 ``sync`` follows a reload: a new source is polled at once, a removed one no more,
 one whose URL changed at once; polls under way finish as they started.
 
@@ -31,9 +33,10 @@ from typing import Any
 
 from monitor.config import ClusterSettings, SourceSettings
 from monitor.durations import describe
+from monitor.handback import Handback, Polled
 from monitor.logs import about
 from monitor.pipeline import PollReport
-from monitor.store import Store
+from monitor.store import SourceState, Store
 from monitor.store.nodes import NodeInfo
 
 log = logging.getLogger("newsmon.schedule")
@@ -41,7 +44,7 @@ log = logging.getLogger("newsmon.schedule")
 MAX_JITTER = timedelta(seconds=60)
 
 DbRunner = Callable[..., Awaitable[Any]]
-Poll = Callable[[SourceSettings, bool], Awaitable[PollReport]]
+Poll = Callable[[SourceSettings, bool, SourceState], Awaitable[PollReport]]
 
 
 def this_node(now: datetime) -> NodeInfo:
@@ -75,6 +78,7 @@ class PollScheduler:
         self._slots = slots
         self._clock = clock
         self._on_polled = on_polled
+        self._handback = Handback(node.id, store, db)
         self._running: set[asyncio.Task[PollReport | None]] = set()
         self._wake = asyncio.Event()
         self._backlog = False  # the last claim took all it asked for: more may be due
@@ -94,6 +98,7 @@ class PollScheduler:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        await self._handback.finish()
         await self._db(self._store.nodes.leave, self.node.id)
 
     async def sync(self, sources: Sequence[SourceSettings]) -> None:
@@ -146,9 +151,10 @@ class PollScheduler:
                                      self._settings.lease, len(self._sources))
             for name in sorted(set(self._sources) - set(claimed)):
                 log.info("source %s: another node is polling it", name)
-            polls = await asyncio.gather(*(self._poll_leased(source, True)
+            states = await self._states(claimed)
+            polls = await asyncio.gather(*(self._poll_leased(source, states[name], True)
                                            for name, source in self._sources.items()
-                                           if name in claimed))
+                                           if name in states))
         finally:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
@@ -174,17 +180,18 @@ class PollScheduler:
             claimed = await self._db(self._store.nodes.claim_due, self.node.id,
                                      list(self._sources), self._clock(), self._settings.lease,
                                      free)
-        except Exception:
+            states = await self._states(claimed)
+        except Exception:  # what was claimed comes back when its leases expire
             log.exception("node %s: claiming due sources failed; trying again", self.node.id)
             return
         self.last_look = self._clock()
         self._backlog = len(claimed) == free
         for name in claimed:
             source = self._sources.get(name)
-            if source is None:  # removed by a reload meanwhile
+            if source is None or name not in states:  # removed by a reload meanwhile
                 await self._db(self._store.nodes.release, name, self.node.id, self._clock())
                 continue
-            task = asyncio.create_task(self._poll_leased(source, False))
+            task = asyncio.create_task(self._poll_leased(source, states[name], False))
             self._running.add(task)
             task.add_done_callback(self._polled)
 
@@ -193,14 +200,21 @@ class PollScheduler:
         if self._backlog and self._slots - len(self._running) >= max(1, self._slots // 4):
             self._wake.set()
 
-    async def _poll_leased(self, source: SourceSettings, ignore_backoff: bool) -> PollReport | None:
+    async def _states(self, claimed: list[str]) -> dict[str, SourceState]:
+        """The stored states of the claimed sources still configured, by name."""
+        return dict(await self._db(self._store.source_states_for,
+                                   [(name, self._sources[name].url) for name in claimed
+                                    if name in self._sources]))
+
+    async def _poll_leased(self, source: SourceSettings, state: SourceState,
+                           ignore_backoff: bool) -> PollReport | None:
         started = self._clock()
-        report = await self._poll(source, ignore_backoff)
+        report = await self._poll(source, ignore_backoff, state)
         interval = self._interval(source)
         jitter = min(interval / 10, MAX_JITTER) * random.random()
         try:
-            kept = await self._db(self._store.nodes.release, source.name, self.node.id,
-                                  started + interval + jitter)
+            kept = await self._handback.give_back(
+                Polled(source.name, started + interval + jitter, report.unsaved))
         except Exception:
             log.exception("source %s: could not give its lease back; it expires", source.name)
             return report

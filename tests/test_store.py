@@ -151,6 +151,26 @@ def test_a_moved_source_forgets_the_old_validators(store: Store) -> None:
     assert moved.url == "http://new/feed"
 
 
+def test_many_states_are_saved_and_read_back_at_once_as_one_by_one(store: Store) -> None:
+    store.save_batch(SourceState("wire", "http://old/feed", etag='"v1"'), [], NOW)
+    later = NOW + timedelta(minutes=15)
+    with store.transaction() as conn:
+        store.write_states(conn, [
+            SourceState("wire", "http://old/feed", etag='"v2"', last_success_at=later),
+            SourceState("outlet", "http://outlet/feed", last_modified="Thu, 26 Nov 2026",
+                        consecutive_failures=2, next_poll_at=later),
+        ])
+    configured = [("wire", "http://new/feed"), ("outlet", "http://outlet/feed"),
+                  ("fresh", "http://fresh/feed")]
+    states = store.source_states_for(configured)
+    assert states == {name: store.source_state(name, url) for name, url in configured}
+    assert states["wire"].etag is None  # moved: the old URL's validators are forgotten
+    assert states["wire"].last_success_at == later
+    assert states["outlet"].consecutive_failures == 2
+    assert states["outlet"].last_modified == "Thu, 26 Nov 2026"
+    assert states["fresh"] == SourceState("fresh", "http://fresh/feed")
+
+
 def test_a_claimed_alert_is_not_claimed_again_until_its_lease_expires(store: Store) -> None:
     store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
     lease = timedelta(minutes=5)

@@ -9,19 +9,26 @@ that dies stops renewing its leases (``heartbeat``); they expire and another nod
 claims the sources. The due time lives in the database, so each source is polled
 once per interval across all the nodes, not once per node.
 
+A node gives back the sources whose polls ended together in one transaction
+(``release_all``), with the states of those polls that changed nothing else.
+Where one transaction changes several sources' rows (a heartbeat, a release), it
+locks them first in name order, so that a node's own transactions, running at
+once on its database threads, never wait for each other in a circle.
+
 Times come from the nodes' clocks: keep them in sync (NTP); a lease is tens of
 seconds, clock skew between servers is milliseconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     String,
     and_,
     any_,
@@ -37,7 +44,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from monitor.store.schema import job_leases, nodes, sources
 
 if TYPE_CHECKING:
-    from monitor.store.store import Store
+    from monitor.store.store import SourceState, Store
 
 FORGET_DEAD_NODES = timedelta(days=1)
 
@@ -94,8 +101,10 @@ class Nodes:
                 conn.execute(nodes.insert().values(
                     id=node.id, host=node.host, pid=node.pid, started_at=node.started_at,
                     heartbeat_at=now))
-            renewed = conn.execute(update(sources).where(sources.c.lease_owner == node.id)
-                                   .values(lease_until=now + lease)).rowcount
+            held = _lock_in_order(conn, sources.c.lease_owner == node.id)
+            renewed = conn.execute(update(sources).where(self._among(held),
+                                                         sources.c.lease_owner == node.id)
+                                   .values(lease_until=now + lease)).rowcount if held else 0
             conn.execute(update(job_leases).where(job_leases.c.owner == node.id)
                          .values(until=now + lease))
             conn.execute(delete(nodes).where(nodes.c.heartbeat_at < now - FORGET_DEAD_NODES))
@@ -183,14 +192,28 @@ class Nodes:
     def release(self, name: str, node_id: str, due_at: datetime) -> bool:
         """Give a polled source back, due again at ``due_at`` (or at the end of its
         backoff, if it is failing and that is later). False if the lease was lost."""
-        backoff_ends = and_(sources.c.consecutive_failures > 0, sources.c.next_poll_at > due_at)
+        return name in self.release_all(node_id, {name: due_at})
+
+    def release_all(self, node_id: str, due: Mapping[str, datetime],
+                    states: Sequence[SourceState] = ()) -> set[str]:
+        """``release`` many sources in one transaction (``due``: each one's next due
+        time), saving ``states`` first (polls that changed nothing but their source's
+        state). Returns the names whose lease this node still held."""
         with self._store.transaction() as conn:
-            released = conn.execute(
-                update(sources).where(sources.c.name == name, sources.c.lease_owner == node_id)
-                .values(lease_owner=None, lease_until=None, last_node=node_id,
-                        due_at=case((backoff_ends, sources.c.next_poll_at), else_=due_at))
-            ).rowcount
-        return bool(released)
+            held = _lock_in_order(conn, and_(self._among(due), sources.c.lease_owner == node_id))
+            self._store.write_states(conn, states)  # before: the backoff below reads them
+            if held:
+                due_at = bindparam("due_at", type_=sources.c.due_at.type)
+                backoff_ends = and_(sources.c.consecutive_failures > 0,
+                                    sources.c.next_poll_at > due_at)
+                conn.execute(
+                    update(sources).where(sources.c.name == bindparam("source"),
+                                          sources.c.lease_owner == node_id)
+                    .values(lease_owner=None, lease_until=None, last_node=node_id,
+                            due_at=case((backoff_ends, sources.c.next_poll_at), else_=due_at)),
+                    [{"source": name, "due_at": due[name]} for name in held],
+                )
+        return set(held)
 
     # --- job leases -----------------------------------------------------------------------
 
@@ -214,7 +237,17 @@ class Nodes:
                                                   job_leases.c.owner == node_id))
 
     def _among(self, names: Collection[str]) -> ColumnElement[bool]:
-        """``name IN names``: one array parameter on PostgreSQL (thousands of sources)."""
-        if self._store.single_node:
-            return sources.c.name.in_(list(names))
-        return sources.c.name == any_(bindparam("names", list(names), type_=ARRAY(String)))
+        return names_among(self._store.single_node, names)
+
+
+def names_among(single_node: bool, names: Collection[str]) -> ColumnElement[bool]:
+    """``name IN names``: one array parameter on PostgreSQL (thousands of sources)."""
+    if single_node:
+        return sources.c.name.in_(list(names))
+    return sources.c.name == any_(bindparam("names", list(names), type_=ARRAY(String)))
+
+
+def _lock_in_order(conn: Connection, which: ColumnElement[bool]) -> list[str]:
+    """Lock the ``sources`` rows ``which`` selects, in name order; their names."""
+    return list(conn.execute(select(sources.c.name).where(which).order_by(sources.c.name)
+                             .with_for_update()).scalars())

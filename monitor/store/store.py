@@ -42,7 +42,7 @@ from monitor.identity import StoredArticle, link_key
 from monitor.plan import PlannedAlert
 from monitor.records import Article, Hit
 from monitor.store.migrate import migrate
-from monitor.store.nodes import Nodes
+from monitor.store.nodes import Nodes, names_among
 from monitor.store.outbox import Outbox, file_alerts
 from monitor.store.recall import recall_articles, rules_matched
 from monitor.store.schema import article_aliases, articles, hits, sources
@@ -174,52 +174,45 @@ class Store:
     def source_state(self, name: str, url: str) -> SourceState:
         with self.transaction() as conn:
             row = conn.execute(select(sources).where(sources.c.name == name)).mappings().first()
-        if row is None:
-            return SourceState(name=name, url=url)
-        state = SourceState.from_row(row)
-        if state.url != url:  # the feed moved: its validators belong to the old URL
-            return SourceState(name=name, url=url, last_success_at=state.last_success_at,
-                               articles_seen=state.articles_seen, last_new_at=state.last_new_at,
-                               gap_mean=state.gap_mean, gaps_seen=state.gaps_seen)
-        return state
+        return _configured_state(name, url, row)
+
+    def source_states_for(self, configured: Sequence[tuple[str, str]]) -> dict[str, SourceState]:
+        """``source_state`` of many (name, url) pairs, by name, with one query: the states
+        of all the sources a node has just claimed."""
+        if not configured:
+            return {}
+        with self.transaction() as conn:
+            rows = {row["name"]: row for row in conn.execute(
+                select(sources).where(names_among(self.single_node, [n for n, _ in configured]))
+            ).mappings()}
+        return {name: _configured_state(name, url, rows.get(name)) for name, url in configured}
 
     def source_states(self) -> list[SourceState]:
         with self.transaction() as conn:
             rows = conn.execute(select(sources).order_by(sources.c.name)).mappings().all()
         return [SourceState.from_row(r) for r in rows]
 
-    def _upsert_source(self, conn: Connection, state: SourceState) -> None:
-        values = {
-            "name": state.name,
-            "url": state.url,
-            "etag": state.etag,
-            "last_modified": state.last_modified,
-            "last_attempt_at": state.last_attempt_at,
-            "last_success_at": state.last_success_at,
-            "last_error": state.last_error,
-            "consecutive_failures": state.consecutive_failures,
-            "next_poll_at": state.next_poll_at,
-            "articles_seen": state.articles_seen,
-            "feed_url": state.feed_url,
-            "failing_since": state.failing_since,
-            "last_new_at": state.last_new_at,
-            "gap_mean": state.gap_mean,
-            "gaps_seen": state.gaps_seen,
-            "health_alert": state.health_alert,
-        }
-        statement = self.insert(sources).values(**values)
+    def write_states(self, conn: Connection, states: Sequence[SourceState]) -> None:
+        """Save sources' states (one statement for many, in name order: see ``Nodes``
+        on the order rows are locked in)."""
+        if not states:
+            return
+        statement = self.insert(sources)
         conn.execute(
             statement.on_conflict_do_update(
                 index_elements=[sources.c.name],
-                set_={k: v for k, v in values.items() if k != "name"},
-            )
+                set_={name: statement.excluded[name] for name in _SOURCE_STATE_FIELDS
+                      if name != "name"},
+            ),
+            [{name: getattr(state, name) for name in _SOURCE_STATE_FIELDS}
+             for state in sorted(states, key=lambda state: state.name)],
         )
 
     def record_failure(self, state: SourceState, now: datetime,
                        alerts: Sequence[PlannedAlert] = ()) -> int:
         """Save a failed poll's state, with the operational alerts it raises."""
         with self.transaction() as conn:
-            self._upsert_source(conn, state)
+            self.write_states(conn, [state])
             if not alerts:
                 return 0
             return file_alerts(conn, self.insert, None, alerts, now,
@@ -278,7 +271,7 @@ class Store:
             for article_id, item in kept:
                 created += file_alerts(conn, self.insert, article_id, item.alerts, now,
                                        silences)
-            self._upsert_source(conn, state)
+            self.write_states(conn, [state])
         return BatchOutcome(stored, created, updated)
 
     def _insert_articles(self, conn: Connection, batch: Sequence[NewArticle]) -> dict[str, int]:
@@ -383,6 +376,18 @@ class Store:
         if self._engine.dialect.name == "postgresql":
             return cast(sqlite.Insert, postgresql.insert(table))
         return sqlite.insert(table)
+
+
+def _configured_state(name: str, url: str, row: RowMapping | None) -> SourceState:
+    """A source's stored state, for the URL the configuration gives it now."""
+    if row is None:
+        return SourceState(name=name, url=url)
+    state = SourceState.from_row(row)
+    if state.url != url:  # the feed moved: its validators belong to the old URL
+        return SourceState(name=name, url=url, last_success_at=state.last_success_at,
+                           articles_seen=state.articles_seen, last_new_at=state.last_new_at,
+                           gap_mean=state.gap_mean, gaps_seen=state.gaps_seen)
+    return state
 
 
 def _published_since(since: datetime) -> ColumnElement[bool]:
