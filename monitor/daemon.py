@@ -9,7 +9,7 @@ sources from the database (shared with any other nodes) and polls them; an APSch
 alerts) and the digest jobs (``schedule.Jobs``). ``reconfigure`` swaps in a reloaded
 set.
 With ``http.enabled``, ``run`` also serves ``/healthz`` and ``/metrics``
-(``monitor.observe``) for as long as it runs.
+(``monitor.observe.service``) for as long as it runs.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from monitor.fetch import PAGE_TYPES, Fetcher
 from monitor.fulltext import PageReader
 from monitor.logs import about
 from monitor.match.matcher import Matcher
-from monitor.observe.endpoint import Endpoint, Response
-from monitor.observe.healthz import Health, HealthFacts, assess
-from monitor.observe.metrics import CONTENT_TYPE, Metrics
+from monitor.observe.healthz import Health, HealthFacts
+from monitor.observe.metrics import Metrics
+from monitor.observe.service import Observer
 from monitor.pipeline import PollContext, PollReport, poll_source
 from monitor.plan import Planner
 from monitor.polling import PollScheduler, this_node
@@ -50,7 +50,6 @@ from monitor.workers import WorkerPool
 log = logging.getLogger("newsmon.daemon")
 
 T = TypeVar("T")
-STORE_DEADLINE = 5.0  # seconds a health check or a scrape waits for the store
 STOP_GRACE = timedelta(seconds=5)  # for sends under way at stop (systemd waits 15 s)
 RESTART_ONLY = ("storage", "fetch", "stories", "http", "parse", "full_text",
                 "cluster")  # read at start
@@ -122,7 +121,7 @@ class Daemon:
         self._digests_running = 0
         self._retired: list[Channel] = []  # replaced at a reload; closed once unused
         self._scheduler: AsyncIOScheduler | None = None
-        self._endpoint: Endpoint | None = None
+        self._observer = Observer(store, self.db, self.metrics, self._health_facts)
         self._running_since: datetime | None = None
         self._last_poll: datetime | None = None
         self._joined = False
@@ -269,14 +268,12 @@ class Daemon:
         self._running_since = self.clock()
         log.info("newsmon running as node %s: %s", self.node.id, self.summary())
         try:
-            await self._start_endpoint()
+            await self._observer.start(self.settings.http)
             if ready is not None:
                 ready()
             await stop.wait()
         finally:
-            if self._endpoint is not None:
-                await self._endpoint.stop()
-                self._endpoint = None
+            await self._observer.stop()
             scheduler.pause()  # no new job starts from here on
             polling.cancel()  # no new poll either; those under way are cancelled
             await asyncio.gather(polling, return_exceptions=True)
@@ -335,58 +332,30 @@ class Daemon:
 
     # --- health and metrics ---------------------------------------------------------------
 
-    async def _start_endpoint(self) -> None:
-        http = self.settings.http
-        if not http.enabled:
-            return
-        self._endpoint = Endpoint(http.host, http.port,
-                                  {"/healthz": self._healthz, "/metrics": self._metrics})
-        await self._endpoint.start()
-
     @property
     def endpoint_port(self) -> int | None:
         """The port ``/healthz`` and ``/metrics`` are served on while ``run`` runs."""
-        return self._endpoint.port if self._endpoint is not None else None
+        return self._observer.port
 
     async def health(self) -> Health:
-        store_error: str | None = None
-        try:
-            await asyncio.wait_for(self.db(self.store.ping), STORE_DEADLINE)
-        except TimeoutError:
-            store_error = f"no answer within {STORE_DEADLINE:.0f}s"
-        except Exception as exc:
-            store_error = _one_line(exc)
+        return await self._observer.health()
+
+    def _health_facts(self) -> HealthFacts:
+        """What only the daemon knows about its health (the observer asks the store)."""
         intervals = [self.settings.source_interval(s) for s in self.enabled_sources]
         scheduler = self._scheduler
-        return assess(HealthFacts(
+        # With several nodes, the others may have polled every due source: looking for
+        # due sources with a slot free counts as activity too.
+        moments = [m for m in (self._last_poll, self._poller.last_look) if m is not None]
+        return HealthFacts(
             scheduler_running=scheduler is not None and scheduler.running,
-            store_error=store_error,
+            store_error=None,
             running_since=self._running_since,
-            last_poll=self._last_activity(),
+            last_poll=max(moments, default=None),
             stale_after=(2 * max(intervals) + self.settings.fetch.total_timeout
                          if intervals else None),
             now=self.clock(),
-        ))
-
-    def _last_activity(self) -> datetime | None:
-        """When this node last finished a poll, or looked for due sources with a slot
-        free: with several nodes, the others may have polled every due source."""
-        moments = [m for m in (self._last_poll, self._poller.last_look) if m is not None]
-        return max(moments, default=None)
-
-    async def _healthz(self) -> Response:
-        health = await self.health()
-        return Response.json(health.status_code, health.body)
-
-    async def _metrics(self) -> Response:
-        try:
-            counts = await asyncio.wait_for(self.db(self.store.outbox.unsent_counts),
-                                            STORE_DEADLINE)
-        except Exception as exc:
-            log.warning("metrics: the outbox could not be read: %s", _one_line(exc))
-            counts = None
-        self.metrics.set_outbox(counts)
-        return Response(200, self.metrics.render(), CONTENT_TYPE)
+        )
 
     @staticmethod
     def _track(running: set[asyncio.Task[Any]]) -> None:
@@ -463,9 +432,3 @@ class Daemon:
         retired, self._retired = self._retired, []
         for channel in retired:
             await channel.close()
-
-
-def _one_line(exc: BaseException) -> str:
-    """A store error as one short line (the driver's own message, not SQLAlchemy's story)."""
-    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
-    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
