@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     RowMapping,
@@ -41,6 +40,7 @@ from monitor.errors import StoreError
 from monitor.identity import StoredArticle, link_key
 from monitor.plan import PlannedAlert
 from monitor.records import Article, Hit
+from monitor.store.history import published_since, rows_since, stored_article
 from monitor.store.migrate import migrate
 from monitor.store.nodes import Nodes, names_among
 from monitor.store.outbox import Outbox, file_alerts
@@ -310,8 +310,8 @@ class Store:
     def articles_since(self, since: datetime, batch: int = 500) -> Iterator[list[Article]]:
         """Stored articles published at or after ``since`` (fetched, for those without a
         publication time), in id order, ``batch`` at a time."""
-        for rows in self._rows_since(_published_since(since), batch):
-            yield [_stored_article(row) for row in rows]
+        for rows in rows_since(self.transaction, published_since(since), batch):
+            yield [stored_article(row) for row in rows]
 
     def stories_since(self, since: datetime, batch: int = 2000,
                       upto: int | None = None) -> Iterator[list[tuple[Article, str]]]:
@@ -320,12 +320,12 @@ class Store:
         Copies of another source's article are left out: the index never saw them.
         ``upto``: only articles with an id up to that one (what ``stories_after`` gives
         later is not given twice)."""
-        recent = or_(_published_since(since), and_(articles.c.fetched_at >= since,
+        recent = or_(published_since(since), and_(articles.c.fetched_at >= since,
                                                    articles.c.duplicate_of.is_(None)))
         if upto is not None:
             recent = and_(recent, articles.c.id <= upto)
-        for rows in self._rows_since(recent, batch):
-            yield [(_stored_article(row), str(row["story_id"])) for row in rows]
+        for rows in rows_since(self.transaction, recent, batch):
+            yield [(stored_article(row), str(row["story_id"])) for row in rows]
 
     def stories_after(self, after_id: int,
                       batch: int = 2000) -> Iterator[list[tuple[int, Article, str]]]:
@@ -333,41 +333,19 @@ class Store:
         (what other nodes stored since this one last looked). Copies of another source's
         article are left out: no index learns them."""
         new = and_(articles.c.id > after_id, articles.c.duplicate_of.is_(None))
-        for rows in self._rows_since(new, batch):
-            yield [(int(row["id"]), _stored_article(row), str(row["story_id"])) for row in rows]
+        for rows in rows_since(self.transaction, new, batch):
+            yield [(int(row["id"]), stored_article(row), str(row["story_id"])) for row in rows]
 
     def last_article_id(self) -> int:
         with self.transaction() as conn:
             return int(conn.execute(select(func.coalesce(func.max(articles.c.id), 0)))
                        .scalar_one())
 
-    def _rows_since(self, condition: ColumnElement[bool],
-                    batch: int) -> Iterator[Sequence[RowMapping]]:
-        """Keyset pagination: one short transaction per batch, none held open while the
-        caller works on a batch, and never more than one batch in memory."""
-        if batch < 1:
-            raise ValueError("batch must be at least 1")
-        after = 0
-        while True:
-            with self.transaction() as conn:
-                rows = conn.execute(
-                    select(articles)
-                    .where(articles.c.id > after, condition)
-                    .order_by(articles.c.id)
-                    .limit(batch)
-                ).mappings().all()
-            if not rows:
-                return
-            after = int(rows[-1]["id"])
-            yield rows
-            if len(rows) < batch:
-                return
-
     def count_articles_since(self, since: datetime) -> int:
         """How many articles ``articles_since(since)`` yields (for progress bars)."""
         with self.transaction() as conn:
             return int(conn.execute(
-                select(func.count()).select_from(articles).where(_published_since(since))
+                select(func.count()).select_from(articles).where(published_since(since))
             ).scalar_one())
 
     def insert(self, table: Table) -> sqlite.Insert:
@@ -390,39 +368,12 @@ def _configured_state(name: str, url: str, row: RowMapping | None) -> SourceStat
     return state
 
 
-def _published_since(since: datetime) -> ColumnElement[bool]:
-    """An article's time is its publication time, or its fetch time when it has none.
-    Another source's copy of an article is that article: it is not counted twice."""
-    return and_(
-        or_(articles.c.published_at >= since,
-            and_(articles.c.published_at.is_(None), articles.c.fetched_at >= since)),
-        articles.c.duplicate_of.is_(None),
-    )
-
-
 def _article_values(a: Article) -> dict[str, object]:
     """The columns of an article that a new version of it may change."""
     return {"guid": a.guid, "url": a.url, "title": a.title, "summary": a.summary,
             "content": a.content, "author": a.author, "published_at": a.published,
             "language": a.language, "link_key": link_key(a.url),
             "fingerprint": a.fingerprint or None}
-
-
-def _stored_article(row: RowMapping) -> Article:
-    return Article(
-        source=row["source"],
-        identity=row["identity"],
-        guid=row["guid"],
-        url=row["url"],
-        title=row["title"],
-        summary=row["summary"],
-        content=row["content"],
-        author=row["author"],
-        published=row["published_at"],
-        fetched=row["fetched_at"],
-        language=row["language"],
-        fingerprint=row["fingerprint"] or "",
-    )
 
 
 def driver_url(url: str) -> str:
