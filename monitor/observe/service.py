@@ -59,7 +59,7 @@ class Observer:
         except TimeoutError:
             store_error = f"no answer within {STORE_DEADLINE:.0f}s"
         except Exception as exc:
-            store_error = one_line(exc)
+            store_error = error_line(exc)
         return assess(replace(self._facts(), store_error=store_error))
 
     async def _healthz(self) -> Response:
@@ -71,13 +71,13 @@ class Observer:
             counts = await asyncio.wait_for(self._db(self._store.outbox.unsent_counts),
                                             STORE_DEADLINE)
         except Exception as exc:
-            log.warning("metrics: the outbox could not be read: %s", one_line(exc))
+            log.warning("metrics: the outbox could not be read: %s", error_line(exc))
             counts = None
         self._metrics.set_outbox(counts)
         return Response(200, self._metrics.render(), CONTENT_TYPE)
 
 
-def one_line(exc: BaseException) -> str:
+def error_line(exc: BaseException) -> str:
     """A store error as one short line (the driver's own message, not SQLAlchemy's story)."""
     text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
     return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
