@@ -15,6 +15,8 @@ by side, each in order and at its own pace (Slack: about one message a second).
 - Throttles (a rule's ``throttle``, a channel's ``throttle``): an alert over the
   limit goes to the channel's next digest, or waits for the window to pass.
 - Digests: ``send_digest`` sends a channel's listed alerts as one message.
+- Silences added after an alert was filed still cover it: when a round reaches
+  it, it is held, deferred or dropped as if it had been filed under the silence.
 
 Does not plan, match or render: channels render.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -37,7 +39,8 @@ from monitor.config import DeliverySettings
 from monitor.durations import Rate
 from monitor.errors import ChannelError
 from monitor.logs import about
-from monitor.records import Delivery, Digest
+from monitor.records import Alert, Delivery, Digest
+from monitor.silence import Silence, silencing
 from monitor.store import Outbox
 
 log = logging.getLogger("newsmon.deliver")
@@ -130,6 +133,7 @@ class Deliverer:
         """Send everything that is due now; return what happened."""
         totals: dict[str, int] = {"sent": 0, "retry": 0, "failed": 0, "held": 0}
         skip = await self.failing_channels()
+        silences = await self._db(self._outbox.active_silences, self._clock())
         while True:
             batch: list[Delivery] = await self._db(
                 self._outbox.claim_due, self._clock(), self._settings.batch,
@@ -141,7 +145,8 @@ class Deliverer:
             for delivery in batch:
                 by_channel.setdefault(delivery.alert.channel, []).append(delivery)
             results = await asyncio.gather(
-                *(self._deliver_channel(name, items) for name, items in by_channel.items())
+                *(self._deliver_channel(name, items, silences)
+                  for name, items in by_channel.items())
             )
             for name, outcome in zip(by_channel, results, strict=True):
                 for key in totals:
@@ -150,7 +155,8 @@ class Deliverer:
                     skip.add(name)
         return DeliveryReport(totals["sent"], totals["retry"], totals["failed"], totals["held"])
 
-    async def _deliver_channel(self, name: str, items: list[Delivery]) -> dict[str, int]:
+    async def _deliver_channel(self, name: str, items: list[Delivery],
+                               silences: Sequence[Silence]) -> dict[str, int]:
         """Send one channel's claimed rows in order; stop at the first failure."""
         outcome = {"sent": 0, "retry": 0, "failed": 0, "held": 0, "stopped": 0}
         channel = self._channels.get(name)
@@ -158,7 +164,7 @@ class Deliverer:
             if channel is None:
                 result = await self._fail_or_retry(
                     delivery, f"channel {name!r} is not configured any more", None)
-            elif await self._throttled(delivery):
+            elif await self._silenced(delivery, silences) or await self._throttled(delivery):
                 outcome["held"] += 1
                 continue
             else:
@@ -204,6 +210,19 @@ class Deliverer:
             wait = last + channel.pace - asyncio.get_running_loop().time()
             if wait > 0:
                 await asyncio.sleep(wait)
+
+    async def _silenced(self, delivery: Delivery, silences: Sequence[Silence]) -> bool:
+        """Covered by a silence added after it was filed: treated as if filed under it."""
+        alert = delivery.alert
+        silence = silencing(silences, alert, self._clock())
+        if silence is None:
+            return False
+        settings = self._channel_settings.get(alert.channel)
+        to_digest = settings is not None and settings.digest is not None
+        await self._db(self._outbox.silence, delivery.outbox_id, silence, to_digest)
+        log.info("alert %s not sent: %s", delivery.outbox_id, silence.describe(),
+                 extra=about(rule=alert.rule_id, channel=alert.channel))
+        return True
 
     async def _throttled(self, delivery: Delivery) -> bool:
         """Over a rule's or the channel's limit: hold for the digest, or defer."""
@@ -263,6 +282,19 @@ class Deliverer:
                     extra=about(rule=delivery.alert.rule_id, channel=delivery.alert.channel))
         return "retry"
 
+    async def _undropped(self, rows: list[tuple[int, Alert]]) -> list[tuple[int, Alert]]:
+        """Digest rows less those a ``drop`` silence added since they were held covers."""
+        silences = [s for s in await self._db(self._outbox.active_silences, self._clock())
+                    if s.action == "drop"]
+        kept = []
+        for outbox_id, alert in rows:
+            silence = silencing(silences, alert, self._clock())
+            if silence is None:
+                kept.append((outbox_id, alert))
+            else:
+                await self._db(self._outbox.silence, outbox_id, silence, True)
+        return kept
+
     async def digest_due(self, name: str, schedule: BaseTrigger) -> bool:
         """Whether ``schedule`` fired since the channel's last digest (or its oldest item)."""
         states = await self._db(self._outbox.channel_states)
@@ -280,7 +312,7 @@ class Deliverer:
         if channel is None:
             return 0
         now = self._clock()
-        rows = await self._db(self._outbox.digest_rows, name, now)
+        rows = await self._undropped(await self._db(self._outbox.digest_rows, name, now))
         if not rows:
             return 0
         states = await self._db(self._outbox.channel_states)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,8 @@ from monitor.store.schema import meta, metadata
 from tests.conftest import RULES, SEEDS
 from tests.test_cli import run as cli
 from tests.test_daemon import Clock, console, cycle, settings_for
+from tests.test_deliver import Clock as DeliverClock
+from tests.test_deliver import Recorder, deliverer, file, make_alert
 from tests.test_store import create_version_1
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -266,3 +269,78 @@ def test_a_dropped_alert_is_never_sent_but_shows_in_status(
     assert "feed replays its archive; alerts: 6 silenced" in text
     _, stats, _ = cli(capsys, "stats", "--json", "--config", str(config))
     assert json.loads(stats)["total"] == 6  # the hits still count
+
+
+# --- silences added after an alert was filed ---------------------------------------------
+
+def _waiting_alerts(store: Store, clock: DeliverClock, *numbers: int,
+                    in_digest: bool = False) -> None:
+    """Alerts filed before any silence, not yet sent (a channel was down, say)."""
+    file(store, clock, *[(n, make_alert(n), {"in_digest": in_digest}) for n in numbers])
+
+
+def test_a_drop_silence_added_later_stops_alerts_already_waiting_in_the_outbox(
+    store: Store,
+) -> None:
+    clock = DeliverClock()
+    desk = Recorder("desk")
+    _waiting_alerts(store, clock, 1, 2)
+    silence = store.silences.add("rule", "r1", "drop", "storm", "me", clock.now,
+                                 clock.now + timedelta(hours=1))
+    report = asyncio.run(deliverer(store, clock, {"desk": desk}).deliver_due())
+    assert desk.sent == []
+    assert report.held == 2
+    assert by_status(store) == {("desk", "silenced"): 2}
+    assert {(c.status, c.count) for c in store.silences.counts([silence.id])} == {
+        ("silenced", 2)}
+    # Dropped, they hold no story: after the silence the same story alerts again.
+    clock.now += timedelta(hours=2)
+    file(store, clock, (3, make_alert(3, story="s1"), {}))
+    asyncio.run(deliverer(store, clock, {"desk": desk}).deliver_due())
+    assert [(a.kind, a.article_title) for a, _ in desk.sent] == [("alert", "headline 3")]
+
+
+def test_a_digest_silence_added_later_defers_waiting_alerts_until_it_ends(store: Store) -> None:
+    clock = DeliverClock()
+    desk = Recorder("desk")
+    _waiting_alerts(store, clock, 1)
+    store.silences.add("channel", "desk", "digest", "", "me", clock.now,
+                       clock.now + timedelta(hours=1))
+    d = deliverer(store, clock, {"desk": desk})
+    asyncio.run(d.deliver_due())
+    assert desk.sent == []
+    assert by_status(store) == {("desk", "deferred"): 1}
+    clock.now += timedelta(minutes=61)
+    asyncio.run(d.deliver_due())
+    assert desk.titles == ["headline 1"]
+    assert by_status(store) == {("desk", "sent"): 1}
+
+
+def test_a_digest_silence_added_later_moves_waiting_alerts_into_the_channels_digest(
+    store: Store,
+) -> None:
+    clock = DeliverClock()
+    desk = Recorder("desk")
+    _waiting_alerts(store, clock, 1, 2)
+    store.silences.add("rule", "r1", "digest", "", "me", clock.now,
+                       clock.now + timedelta(hours=8))
+    d = deliverer(store, clock, {"desk": desk}, desk={"digest": "0 8 * * *"})
+    asyncio.run(d.deliver_due())
+    assert desk.sent == []
+    assert asyncio.run(d.send_digest("desk")) == 2
+
+
+def test_a_drop_silence_added_later_takes_its_alerts_out_of_the_next_digest(
+    store: Store,
+) -> None:
+    clock = DeliverClock()
+    desk = Recorder("desk")
+    file(store, clock, (1, make_alert(1), {"in_digest": True, "hold": True}),
+         (2, make_alert(2, rule="r2"), {"in_digest": True, "hold": True}))
+    store.silences.add("rule", "r1", "drop", "", "me", clock.now,
+                       clock.now + timedelta(hours=8))
+    d = deliverer(store, clock, {"desk": desk}, desk={"digest": "0 8 * * *",
+                                                      "immediate": False})
+    assert asyncio.run(d.send_digest("desk")) == 1
+    assert [a.article_title for a in desk.digests[0].alerts] == ["headline 2"]
+    assert by_status(store) == {("desk", "silenced"): 1, ("desk", "sent"): 1}

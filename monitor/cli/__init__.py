@@ -143,8 +143,9 @@ def _silence_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
                                               metavar="COMMAND")
     add = silence_commands.add_parser(
         "add", help="mute one rule, source or channel for a while",
-        description="Alerts planned while a silence covers them are recorded (see `newsmon"
-                    " status`): with --then digest they go to the channel's next digest (on a"
+        description="Alerts planned while a silence covers them, and alerts still waiting"
+                    " in the outbox, are recorded (see `newsmon status`): with --then digest"
+                    " they go to the channel's next digest (on a"
                     " channel without one, they are sent when the silence ends); with --then"
                     " drop they are kept as a record and never sent. Silences are stored in"
                     " the state database: they survive restarts and hold for every node.")

@@ -15,7 +15,9 @@ row, and a crash mid-send means a resend after the lease, never a loss. Rows of 
 channel are claimed in order: a row waiting for its retry holds back the rows
 behind it. ``held`` rows wait for the channel's digest; ``deferred`` rows wait
 for their throttle window (or their silence's end) and hold nothing back;
-``silenced`` rows were dropped by a silence and are kept as a record.
+``silenced`` rows were dropped by a silence and are kept as a record. A silence
+added after an alert was filed covers it too, when delivery reaches it
+(``Outbox.silence``).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, String, and_, cast, func, literal, or_, select, update
+from sqlalchemy import Connection, String, and_, case, cast, func, literal, or_, select, update
 
 from monitor.records import Alert, Delivery
 from monitor.silence import Silence, silencing
 from monitor.store.schema import channel_state, outbox
+from monitor.store.silences import active_silences
 
 if TYPE_CHECKING:
     from monitor.plan import PlannedAlert
@@ -252,6 +255,36 @@ class Outbox:
                 update(outbox).where(outbox.c.status == "sending")
                 .values(status="pending", claimed_until=None)
             ).rowcount)
+
+    def active_silences(self, now: datetime) -> list[Silence]:
+        with self._store.transaction() as conn:
+            return active_silences(conn, now)
+
+    def silence(self, outbox_id: int, silence: Silence, to_digest: bool) -> None:
+        """A claimed or held row that a silence added after it was filed now covers.
+
+        The same outcome as filing it under the silence: ``drop`` records it as
+        ``silenced`` and gives up its dedupe key (the story may alert after the
+        silence); ``digest`` holds it for the channel's digest, or until the silence
+        ends on a channel without one. A claim's attempt does not count.
+        """
+        values: dict[str, Any] = {"silence_id": silence.id, "claimed_until": None}
+        if silence.action == "drop":
+            values.update(status="silenced", last_error=f"dropped by {silence.describe()}",
+                          dedupe_key=func.substr(
+                              literal(f"silenced:{silence.id}:{outbox_id}:")
+                              + outbox.c.dedupe_key, 1, 200))
+        elif to_digest:
+            values.update(status="held", in_digest=True,
+                          last_error=f"silenced by {silence.describe()}")
+        else:
+            values.update(status="deferred", next_attempt_at=silence.until,
+                          last_error=f"silenced by {silence.describe()}")
+        with self._store.transaction() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(
+                attempts=case((outbox.c.status == "sending", outbox.c.attempts - 1),
+                              else_=outbox.c.attempts),
+                **values))
 
     def mark_failed(self, outbox_id: int, error: str) -> None:
         self._set(outbox_id, status="failed", claimed_until=None, last_error=error)
