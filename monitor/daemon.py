@@ -6,8 +6,8 @@ service in-process. ``run_once`` is one full cycle (``newsmon run --once``);
 ``run`` is the long-running form: the ``PollScheduler`` (``polling.py``) claims due
 sources from the database (shared with any other nodes) and polls them; an APScheduler
 ``AsyncIOScheduler`` runs the delivery job (woken early whenever a poll commits new
-alerts) and the digest jobs (``schedule.Jobs``). ``reconfigure`` swaps in a reloaded
-set.
+alerts) and the digest jobs (``schedule.Jobs``), both on the sending side
+(``sending.py``). ``reconfigure`` swaps in a reloaded set.
 With ``http.enabled``, ``run`` also serves ``/healthz`` and ``/metrics``
 (``monitor.observe.service``) for as long as it runs.
 """
@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 
 from monitor.channels.base import Channel
 from monitor.config import Settings, SourceSettings
@@ -42,6 +41,7 @@ from monitor.plan import Planner
 from monitor.polling import PollScheduler, this_node
 from monitor.rules.model import RuleSet
 from monitor.schedule import Jobs
+from monitor.sending import Sending
 from monitor.store import SourceState, Store
 from monitor.stories import StoryIndex, StorySettings
 from monitor.stories.shared import SharedStories
@@ -84,7 +84,6 @@ class Daemon:
         self.settings = settings
         self.rules = rules
         self.store = store
-        self.channels = channels
         self.clock = clock
         # SQLite has one writer: one thread. PostgreSQL serves several nodes' connections
         # at once, and this node's too: its polls need not queue for one connection.
@@ -112,14 +111,9 @@ class Daemon:
         self._storing = asyncio.Lock()  # one for every poll context (they change at reload)
         self._alerts_filed: asyncio.Event | None = None  # set by polls during run_once
         self._context = self._poll_context(rules)
-        self._deliverer = self._build_deliverer(rules)
+        self._sending = Sending(self._build_deliverer(rules, channels), channels, store, self.db,
+                                self.node.id, settings.cluster.lease, clock)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
-        self._delivering = False
-        self._delivery_wanted = False
-        self._sending: set[asyncio.Task[Any]] = set()  # delivery and digest jobs in flight
-        self._jobs: Jobs | None = None
-        self._digests_running = 0
-        self._retired: list[Channel] = []  # replaced at a reload; closed once unused
         self._scheduler: AsyncIOScheduler | None = None
         self._observer = Observer(store, self.db, self.metrics, self._health_facts)
         self._running_since: datetime | None = None
@@ -145,10 +139,14 @@ class Daemon:
             storing=self._storing,
         )
 
-    def _build_deliverer(self, rules: RuleSet) -> Deliverer:
+    def _build_deliverer(self, rules: RuleSet, channels: Mapping[str, Channel]) -> Deliverer:
         throttles = {r.id: r.throttle for r in rules.rules if r.throttle is not None}
-        return Deliverer(self.store.outbox, self.db, self.channels, self.settings.channels,
+        return Deliverer(self.store.outbox, self.db, channels, self.settings.channels,
                          throttles, self.settings.delivery, self.clock, self.metrics)
+
+    @property
+    def channels(self) -> Mapping[str, Channel]:
+        return self._sending.channels
 
     async def db(self, function: Callable[..., T], *args: Any) -> T:
         """Run a store call on the database thread (the event loop never blocks on SQL)."""
@@ -176,9 +174,7 @@ class Daemon:
                 await self._poller.leave()
             except Exception:  # the database is away: the leases expire instead
                 log.exception("node %s: could not leave cleanly", self.node.id)
-        for channel in [*self._retired, *self.channels.values()]:
-            await channel.close()
-        self._retired.clear()
+        await self._sending.close()
         await self._workers.close()
         await self.db(self.store.close)
         self._stories.close()
@@ -237,12 +233,12 @@ class Daemon:
                 woken.cancel()
                 if filed.is_set():
                     filed.clear()
-                    rounds.append(await self._deliverer.deliver_due())
+                    rounds.append(await self._sending.deliver_due())
             polls = polling.result()
         finally:
             polling.cancel()
             self._alerts_filed = None
-        rounds.append(await self._deliverer.deliver_due())
+        rounds.append(await self._sending.deliver_due())
         delivery = DeliveryReport(sum(r.sent for r in rounds), sum(r.retrying for r in rounds),
                                   sum(r.failed for r in rounds), sum(r.held for r in rounds))
         digested = await self.send_due_digests()
@@ -261,8 +257,9 @@ class Daemon:
         """
         scheduler = AsyncIOScheduler(timezone=UTC, event_loop=asyncio.get_running_loop())
         self._scheduler = scheduler
-        self._jobs = Jobs(scheduler, self._delivery_job, self._digest_job)
-        self._jobs.sync(self.settings, self.channels, self.clock())
+        jobs = Jobs(scheduler, self._sending.delivery_job, self._sending.digest_job)
+        jobs.sync(self.settings, self.channels, self.clock())
+        self._sending.jobs = jobs
         scheduler.start()
         polling = asyncio.create_task(self._poller.run())
         self._running_since = self.clock()
@@ -278,15 +275,15 @@ class Daemon:
             polling.cancel()  # no new poll either; those under way are cancelled
             await asyncio.gather(polling, return_exceptions=True)
             polls = self._poller.cancel_polls()
-            sending = {t for t in self._sending if not t.done()}
+            sending = {t for t in self._sending.in_flight if not t.done()}
             if sending:
                 log.info("waiting up to %ds for the alerts being sent",
                          STOP_GRACE.total_seconds())
                 await asyncio.wait(sending, timeout=STOP_GRACE.total_seconds())
             scheduler.shutdown(wait=False)  # cancels the jobs still running
             self._scheduler = None
-            self._jobs = None
-            cancelled = {t for t in polls | self._sending if not t.done()}
+            self._sending.jobs = None
+            cancelled = {t for t in polls | self._sending.in_flight if not t.done()}
             if cancelled:
                 # Let cancelled jobs unwind before the store closes.
                 await asyncio.wait(cancelled, timeout=1)
@@ -320,14 +317,12 @@ class Daemon:
         self.rules = rules
         self.metrics.declare([s.name for s in self.enabled_sources], [r.id for r in rules.rules],
                              channels)
-        self._retired.extend(c for n, c in self.channels.items() if channels.get(n) is not c)
-        self.channels = channels
         self._context = self._poll_context(rules)
-        self._deliverer = self._build_deliverer(rules)
+        self._sending.replace(self._build_deliverer(rules, channels), channels)
         if self._joined:
             await self._poller.sync(self.enabled_sources)
-        if self._jobs is not None:
-            self._jobs.sync(self.settings, self.channels, self.clock())
+        if self._sending.jobs is not None:
+            self._sending.jobs.sync(self.settings, self.channels, self.clock())
         log.info("reloaded: %s", self.summary())
 
     # --- health and metrics ---------------------------------------------------------------
@@ -357,78 +352,10 @@ class Daemon:
             now=self.clock(),
         )
 
-    @staticmethod
-    def _track(running: set[asyncio.Task[Any]]) -> None:
-        """Count the current job in ``running`` until it ends (for ``run``'s stop)."""
-        task = asyncio.current_task()
-        if task is not None:
-            running.add(task)
-            task.add_done_callback(running.discard)
-
     def _polled(self, report: PollReport) -> None:
         if report.alerts:
-            self._wake_delivery()
-
-    def _wake_delivery(self) -> None:
-        self._delivery_wanted = True
-        if not self._delivering and self._jobs is not None:
-            self._jobs.wake_delivery(self.clock())
-
-    async def _digest_job(self, name: str) -> None:
-        self._track(self._sending)
-        self._digests_running += 1
-        try:
-            await self._send_digest(name)
-        except Exception:
-            log.exception("digest for channel %s failed unexpectedly", name,
-                          extra=about(channel=name))
-        finally:
-            self._digests_running -= 1
+            self._sending.wake()
 
     async def send_due_digests(self) -> int:
         """Send each digest whose scheduled time has passed since its last one (``--once``)."""
-        sent = 0
-        for name, channel in self.settings.channels.items():
-            if channel.digest is None or name not in self.channels:
-                continue
-            trigger = CronTrigger.from_crontab(channel.digest, timezone=UTC)
-            if await self._deliverer.digest_due(name, trigger):
-                sent += await self._send_digest(name)
-        return sent
-
-    async def _send_digest(self, name: str) -> int:
-        """Send a digest unless another node is sending it (every node runs the schedule;
-        the one that takes the job's lease sends, the next finds nothing left to send)."""
-        job = f"digest:{name}"
-        if not await self.db(self.store.nodes.claim_job, job, self.node.id, self.clock(),
-                             self.settings.cluster.lease):
-            log.info("digest for channel %s: another node is sending it", name,
-                     extra=about(channel=name))
-            return 0
-        try:
-            return await self._deliverer.send_digest(name)
-        finally:
-            await self.db(self.store.nodes.release_job, job, self.node.id)
-
-    async def _delivery_job(self) -> None:
-        self._track(self._sending)
-        self._delivering = True
-        try:
-            await self._close_retired()
-            while True:
-                self._delivery_wanted = False
-                await self._deliverer.deliver_due()
-                if not self._delivery_wanted:
-                    break
-        except Exception:
-            log.exception("delivery round failed unexpectedly; the next round retries")
-        finally:
-            self._delivering = False
-
-    async def _close_retired(self) -> None:
-        """Close channels a reload replaced, once no delivery or digest can be using them."""
-        if self._digests_running or not self._retired:
-            return
-        retired, self._retired = self._retired, []
-        for channel in retired:
-            await channel.close()
+        return await self._sending.send_due_digests(self.settings.channels)
