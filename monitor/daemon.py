@@ -320,7 +320,7 @@ class Daemon:
         self._context = self._poll_context(rules)
         self._sending.replace(self._build_deliverer(rules, channels), channels)
         if self._joined:
-            await self._poller.sync(self.enabled_sources)
+            await self._poller.sync(self.enabled_sources, self.settings.source_interval)
         if self._sending.jobs is not None:
             self._sending.jobs.sync(self.settings, self.channels, self.clock())
         log.info("reloaded: %s", self.summary())

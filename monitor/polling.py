@@ -12,7 +12,9 @@ apart. A failing source comes back when its backoff ends. The node heartbeats
 every ``cluster.heartbeat``, which renews its leases; if it dies, they expire
 after ``cluster.lease`` and the other nodes take over.
 ``sync`` follows a reload: a new source is polled at once, a removed one no more,
-one whose URL changed at once; polls under way finish as they started.
+one whose URL changed at once, one whose interval got shorter within its new
+interval (a longer one applies from its next poll); polls under way finish as they
+started.
 
 Does not fetch or store articles: ``poll`` (the pipeline) does.
 """
@@ -101,9 +103,11 @@ class PollScheduler:
         await self._handback.finish()
         await self._db(self._store.nodes.leave, self.node.id)
 
-    async def sync(self, sources: Sequence[SourceSettings]) -> None:
-        """Poll ``sources`` from now on (after a reload)."""
+    async def sync(self, sources: Sequence[SourceSettings],
+                   interval: Callable[[SourceSettings], timedelta]) -> None:
+        """Poll ``sources`` every ``interval`` from now on (after a reload)."""
         before, wanted = self._sources, {s.name: s for s in sources}
+        interval_before, self._interval = self._interval, interval
         for name in sorted(before.keys() - wanted.keys()):
             log.info("source %s: no longer polled", name, extra=about(source=name))
         for name, source in wanted.items():
@@ -117,6 +121,12 @@ class PollScheduler:
         moved = [n for n, s in wanted.items() if n in before and before[n].url != s.url]
         if moved:
             await self._db(self._store.nodes.make_due, moved)
+        now = self._clock()
+        sooner = {n: now + interval(s) for n, s in wanted.items()
+                  if n in before and n not in moved
+                  and interval(s) < interval_before(before[n])}
+        if sooner:
+            await self._db(self._store.nodes.due_by, sooner)
         self._wake.set()
 
     def cancel_polls(self) -> set[asyncio.Task[PollReport | None]]:

@@ -4,6 +4,7 @@ all; sources are rescheduled; polls under way finish with what they started with
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from monitor.rules.load import load_rules
 from monitor.store import Store
 from tests.conftest import FeedServer
 from tests.service_fixtures import BROKEN_RULE, rss, rule
-from tests.test_daemon import console, settings_for
+from tests.test_daemon import Clock, console, settings_for
 
 
 def test_a_broken_rule_file_rejects_the_whole_set_with_path_line_col(tmp_path: Path) -> None:
@@ -134,3 +135,54 @@ def test_sections_read_at_start_only_keep_their_values_and_say_so(
     assert warned == {"[fetch] changed: it takes effect when newsmon restarts",
                       "[http] changed: it takes effect when newsmon restarts"}
     assert 'newsmon_new_articles_total{source="new"} 0.0' in daemon.metrics.render().decode()
+
+
+def test_a_shorter_interval_takes_effect_at_the_reload_not_after_the_next_poll(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Both ways of shortening it: the source's own ``interval`` and ``[defaults]``."""
+    own = feed_server.serve("/own.xml", rss("Scholz in the own feed"))
+    default = feed_server.serve("/default.xml", rss("Scholz in the default feed"))
+    before = settings_for(tmp_path, [{"name": "own", "url": own, "interval": "6h"},
+                                     {"name": "default", "url": default}],
+                          defaults={"max_age": "off", "interval": "6h"})
+    after = settings_for(tmp_path, [{"name": "own", "url": own, "interval": "10m"},
+                                    {"name": "default", "url": default}],
+                         defaults={"max_age": "off", "interval": "10m"})
+    clock = Clock(datetime.now(UTC))
+
+    def fetched(path: str) -> int:
+        return len([r for r in feed_server.requests if r.path == path])
+
+    async def until(condition: Any) -> None:
+        for _ in range(200):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("condition not met in time")
+
+    async def go() -> None:
+        async with httpx.AsyncClient() as client:
+            daemon = Daemon(before, load_rules(before.rules.paths), Store(before.storage.url),
+                            client, {}, clock=clock)
+            await daemon.start()
+            stop = asyncio.Event()
+            task = asyncio.create_task(daemon.run(stop))
+            try:
+                await until(lambda: fetched("/own.xml") == 1 and fetched("/default.xml") == 1)
+                # Both given back, due in about 6 h.
+                await until(lambda: all(s.due_at is not None and s.due_at > clock.now
+                                        for s in reader.nodes.schedule().values()))
+                await daemon.reconfigure(after, load_rules(after.rules.paths), {})
+                clock.now += timedelta(minutes=11)  # one new interval on; the old one is 6 h
+                await until(lambda: fetched("/own.xml") == 2 and fetched("/default.xml") == 2)
+            finally:
+                stop.set()
+                await task
+                await daemon.close()
+
+    reader = Store(before.storage.url).open()
+    try:
+        asyncio.run(go())
+    finally:
+        reader.close()

@@ -189,6 +189,16 @@ class Nodes:
             conn.execute(update(sources).where(sources.c.name.in_(list(names)))
                          .values(due_at=None))
 
+    def due_by(self, due: Mapping[str, datetime]) -> None:
+        """Bring each source's next poll forward to its time in ``due``, if later (a
+        source whose interval a reload shortened); a later time changes nothing."""
+        with self._store.transaction() as conn:
+            for name, due_at in due.items():
+                conn.execute(update(sources).where(sources.c.name == name,
+                                                   or_(sources.c.due_at.is_(None),
+                                                       sources.c.due_at > due_at))
+                             .values(due_at=due_at))
+
     def release(self, name: str, node_id: str, due_at: datetime) -> bool:
         """Give a polled source back, due again at ``due_at`` (or at the end of its
         backoff, if it is failing and that is later). False if the lease was lost."""
