@@ -153,6 +153,11 @@ class Fetcher:
                 if response.is_redirect and "Location" in response.headers:
                     return str(response.url.join(response.headers["Location"]))
                 if response.status_code == 304:
+                    if not (validators.etag or validators.last_modified):
+                        # Nothing was asked conditionally: "not modified" since when? Taken
+                        # at its word, the feed would never be read and look merely quiet.
+                        raise FetchError(source, url, "HTTP 304 Not Modified to a request"
+                                         " without validators", FetchFailure.HTTP_STATUS)
                     return FetchResult(
                         url=url,
                         body=b"",

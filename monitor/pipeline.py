@@ -302,8 +302,9 @@ async def _failed(
     failures = state.consecutive_failures + 1
     backoff = min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
     if isinstance(error, FetchError) and error.retry_after:
-        asked = timedelta(seconds=error.retry_after)
-        backoff = max(backoff, min(asked, MAX_BACKOFF))
+        # Capped before it becomes a timedelta: "Retry-After: 999…9" would overflow one.
+        asked = timedelta(seconds=min(error.retry_after, MAX_BACKOFF.total_seconds()))
+        backoff = max(backoff, asked)
     failed = replace(state, last_attempt_at=now, last_error=str(error.reason),
                      consecutive_failures=failures, next_poll_at=now + backoff)
     failed, event = health.after_failure(state, failed, now, ctx.health)
