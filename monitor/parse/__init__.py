@@ -3,8 +3,9 @@
 Formats: RSS 0.9x/1.0/2.0 and Atom (``fast``: fastfeedparser for well-formed
 feeds; ``classic``: feedparser for the broken-but-readable rest), JSON Feed
 (``jsonfeed``). Before any parser sees a body it is refused if it declares XML
-entities (in any encoding a parser would detect), and a declaration of Latin-1
-on a body that is valid UTF-8 is corrected.
+entities (in any encoding a parser would detect, or the one it declares) or is
+EBCDIC, and its encoding is repaired where its bytes contradict its declaration
+or declare nothing (``encoding``).
 
 This stage trusts nothing it reads and cleans nothing: every text field leaves
 it as HTML (plain text escaped) for ``normalise`` to turn into text. A body that
@@ -18,6 +19,13 @@ import re
 
 from monitor.errors import ParseError
 from monitor.parse.classic import parse_with_feedparser
+from monitor.parse.encoding import (
+    EBCDIC_START,
+    declared_encoding,
+    encoding_is_known,
+    recover_undeclared,
+    repair_declared_encoding,
+)
 from monitor.parse.fast import parse_fast
 from monitor.parse.jsonfeed import parse_json_feed
 from monitor.records import ParsedFeed
@@ -28,9 +36,6 @@ _ENTITY_DECLARATIONS = tuple(
     "<!ENTITY".encode(encoding)
     for encoding in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 )
-_DECLARATION = re.compile(rb"^(\s*<\?xml[^>]*?encoding=[\"'])([A-Za-z0-9._-]+)([\"'])")
-_SINGLE_BYTE = {b"iso-8859-1", b"latin-1", b"latin1", b"windows-1252", b"cp1252", b"us-ascii",
-                b"ascii"}
 
 
 def parse_feed(
@@ -43,14 +48,22 @@ def parse_feed(
     """Parse one fetched body; ``ParseError`` names the source and says why it is not a feed."""
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
-        raise ParseError(source, url, "not a feed: the body is empty")
+        kind = f" (content type {content_type})" if content_type else ""
+        raise ParseError(source, url, f"not a feed: the body is empty{kind}")
     if stripped.startswith(b"{") or (content_type or "").split(";")[0].strip().endswith("json"):
-        return parse_json_feed(source, url, stripped, max_items)
-    if any(pattern in body for pattern in _ENTITY_DECLARATIONS):
+        try:
+            return parse_json_feed(stripped, max_items)
+        except ValueError as exc:
+            raise ParseError(source, url, _not_a_feed(stripped, content_type, str(exc))) from None
+    if body.startswith(EBCDIC_START):
+        raise ParseError(source, url, "refused: an EBCDIC-encoded document")
+    if _declares_entities(body):
         raise ParseError(source, url, "refused: the document declares XML entities")
-    body = _repair_declared_encoding(body)
+    body = repair_declared_encoding(body)
+    if not encoding_is_known(body):
+        body = recover_undeclared(body, content_type)
     fast_reason = "fast parser skipped: undeclared encoding that is not UTF-8"
-    if _encoding_is_known(body):
+    if encoding_is_known(body):
         try:
             return parse_fast(body, max_items)
         except ValueError as exc:
@@ -63,45 +76,25 @@ def parse_feed(
     raise ParseError(source, url, _not_a_feed(body, content_type, fast_reason, parsed))
 
 
-def _repair_declared_encoding(body: bytes) -> bytes:
-    """A feed that says Latin-1 but is valid UTF-8 (with non-ASCII) is UTF-8.
-
-    Publishers copy XML declarations around; valid multi-byte UTF-8 sequences almost
-    never occur in real Latin-1 text, so believing the bytes avoids "Zélensky".
-    """
-    match = _DECLARATION.match(body)
-    if not match or match.group(2).lower() not in _SINGLE_BYTE or body.isascii():
-        return body
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body
-    return match.group(1) + b"utf-8" + match.group(3) + body[match.end() :]
-
-
-def _encoding_is_known(body: bytes) -> bool:
-    """The fast parser reads bytes as UTF-8 unless told otherwise; feedparser sniffs.
-
-    So the fast path takes a body that declares a non-UTF-8 encoding, starts with a
-    byte order mark, or is valid UTF-8; the rest (undeclared windows-1252, ...) goes
-    to feedparser, whose encoding detection reads it correctly.
-    """
-    if body.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+def _declares_entities(body: bytes) -> bool:
+    """Whether the body declares XML entities, read as a parser would read it: in the
+    encodings parsers detect from the first bytes, and in the encoding it declares
+    (a UTF-7 body can spell ``<`` as ``+ADw-``)."""
+    if any(pattern in body for pattern in _ENTITY_DECLARATIONS):
         return True
-    match = _DECLARATION.match(body)
-    if match and match.group(2).lower() not in (b"utf-8", b"utf8"):
-        return True
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
+    encoding = declared_encoding(body)
+    if encoding is None or encoding in ("utf-8", "utf8"):
         return False
-    return True
+    try:
+        return "<!ENTITY" in body.decode(encoding, "replace")
+    except LookupError:  # an encoding Python does not know: no parser here reads it either
+        return False
 
 
-def _not_a_feed(body: bytes, content_type: str | None, fast: str, classic: str) -> str:
+def _not_a_feed(body: bytes, content_type: str | None, *reasons: str) -> str:
     words = " ".join(re.sub(rb"<[^>]*>", b" ", body[:2000]).decode("utf-8", "replace").split())
     kind = f"content type {content_type}" if content_type else "no content type"
-    return f"not a feed ({kind}); it begins: {words[:80]!r}; {fast}; {classic}"
+    return f"not a feed ({kind}); it begins: {words[:80]!r}; {'; '.join(reasons)}"
 
 
 __all__ = ["parse_feed"]

@@ -1,4 +1,5 @@
-"""JSON Feed 1.0/1.1 -> ``ParsedFeed``. Pure; ``ParseError`` says why a body is not one."""
+"""JSON Feed 1.0/1.1 -> ``ParsedFeed``. Pure; ``ValueError`` says why a body is not one
+(the caller reports it as "not a feed", with the content type and the first words)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,24 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from monitor.errors import ParseError
 from monitor.parse.fields import as_html, iso_datetime, text
 from monitor.records import FeedEntry, ParsedFeed
 
 
-def parse_json_feed(source: str, url: str, body: bytes, max_items: int) -> ParsedFeed:
+def parse_json_feed(body: bytes, max_items: int) -> ParsedFeed:
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(source, url, f"not a feed: invalid JSON ({exc})") from None
+        raise ValueError(f"invalid JSON ({exc})") from None
+    except RecursionError:  # "[[[[…": the decoder recurses once per level
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
         "https://jsonfeed.org/version/"
     ):
-        raise ParseError(source, url, "not a feed: JSON without a JSON Feed version")
+        raise ValueError("JSON without a JSON Feed version")
     items = document.get("items")
     if not isinstance(items, list):
-        raise ParseError(source, url, "not a feed: JSON Feed without an items list")
+        raise ValueError("JSON Feed without an items list")
     language = text(document.get("language")) or None
     entries = [_entry(item, language) for item in items[:max_items] if isinstance(item, dict)]
     return ParsedFeed(
