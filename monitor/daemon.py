@@ -36,7 +36,7 @@ from monitor.match.matcher import Matcher
 from monitor.observe.healthz import Health, HealthFacts
 from monitor.observe.metrics import Metrics
 from monitor.observe.service import Observer
-from monitor.pipeline import PollContext, PollReport, poll_source
+from monitor.pipeline import PollContext, PollReport, poll_failed_unexpectedly, poll_source
 from monitor.plan import Planner
 from monitor.polling import PollScheduler, this_node
 from monitor.rules.model import RuleSet
@@ -198,21 +198,20 @@ class Daemon:
 
     async def _poll(self, source: SourceSettings, ignore_backoff: bool,
                     state: SourceState) -> PollReport:
+        context, interval = self._context, self.settings.source_interval(source)
         try:
-            return await poll_source(
-                self._context,
-                source,
-                self.settings.source_interval(source),
-                self.settings.source_max_age(source),
-                state,
-                ignore_backoff=ignore_backoff,
-            )
+            return await poll_source(context, source, interval,
+                                     self.settings.source_max_age(source), state,
+                                     ignore_backoff=ignore_backoff)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must cost one poll, never the daemon
             log.exception("source %s (%s): poll failed unexpectedly", source.name, source.url,
                           extra=about(source=source.name))
-            return PollReport(source.name, error=f"internal error: {exc!r}")
+            try:
+                return await poll_failed_unexpectedly(context, source, state, interval, exc)
+            except Exception:  # the store is away too: the next poll tries again
+                return PollReport(source.name, error=f"internal error: {exc!r}")
 
     async def run_once(self) -> CycleReport:
         """Poll every enabled source once (but those another node is polling now), then

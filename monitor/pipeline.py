@@ -296,6 +296,16 @@ def _assess(
     return state, health.health_alerts(event, source.name, source.url, ctx.health_channels, now)
 
 
+async def poll_failed_unexpectedly(ctx: PollContext, source: SourceSettings,
+                                   state: SourceState, interval: timedelta,
+                                   exc: Exception) -> PollReport:
+    """A bug, not the source, cost this poll: recorded as the source's failure all the
+    same, so ``status`` shows it and the source backs off instead of failing anew at
+    every interval."""
+    error = SourceError(source.name, source.url, f"internal error: {exc!r}")
+    return await _failed(ctx, state, error, interval, ctx.clock())
+
+
 async def _failed(
     ctx: PollContext, state: SourceState, error: SourceError, interval: timedelta, now: datetime
 ) -> PollReport:

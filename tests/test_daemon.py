@@ -140,6 +140,28 @@ def test_a_failing_source_costs_only_itself(
     assert state.next_poll_at == clock.now + timedelta(minutes=10)
 
 
+def test_a_poll_cut_short_by_a_bug_is_recorded_as_the_sources_failure_and_backs_off(
+    tmp_path: Path, seed_feeds: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in normalising")
+
+    monkeypatch.setattr("monitor.pipeline.normalise_entry", broken)  # a bug, not the source
+    settings = settings_for(tmp_path, seed_feeds[:1],
+                            defaults={"max_age": "off", "interval": "10m"})
+    clock = Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    (report,) = cycle(settings, {"console": console()[0]}, clock)
+    assert report.polls[0].error is not None
+    assert "poll failed unexpectedly" in caplog.text  # with the traceback, for the bug report
+    store = Store(settings.storage.url).open()
+    state = store.source_state("seed-wire", seed_feeds[0]["url"])
+    store.close()
+    assert state.consecutive_failures == 1
+    assert state.last_error == "internal error: RuntimeError('a bug in normalising')"
+    assert state.next_poll_at == clock.now + timedelta(minutes=10)
+
+
 def test_html_served_as_a_feed_is_reported_as_not_a_feed(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
