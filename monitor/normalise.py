@@ -27,13 +27,13 @@ TRACKING_PARAMETERS = frozenset(
     {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc",
      "_hsmi", "mkt_tok", "ocid", "cmpid", "icid"}
 )
-_BLOCK_TAGS = frozenset(
+BLOCK_TAGS = frozenset(
     {"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
      "tr", "table", "section", "article", "header", "footer", "pre", "hr", "figure"}
 )
-_INVISIBLE_TAGS = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
+INVISIBLE_TAGS = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
-_MARKUP_HINT = re.compile(r"<[a-zA-Z/!]|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
+MARKUP_HINT = re.compile(r"<[a-zA-Z/!]|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
 
 
 def normalise_entry(
@@ -129,15 +129,15 @@ class _TextExtractor(HTMLParser):
         self._hidden = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _INVISIBLE_TAGS:
+        if tag in INVISIBLE_TAGS:
             self._hidden += 1
-        elif tag in _BLOCK_TAGS:
+        elif tag in BLOCK_TAGS:
             self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _INVISIBLE_TAGS:
+        if tag in INVISIBLE_TAGS:
             self._hidden = max(0, self._hidden - 1)
-        elif tag in _BLOCK_TAGS:
+        elif tag in BLOCK_TAGS:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
@@ -150,7 +150,7 @@ def html_to_text(value: str) -> str:
     """Plain text of an HTML fragment (or of plain text): paragraphs kept, whitespace folded."""
     if not value:
         return ""
-    if _MARKUP_HINT.search(value):
+    if MARKUP_HINT.search(value):
         extractor = _TextExtractor()
         extractor.feed(value)
         extractor.close()

@@ -1,21 +1,23 @@
 """Articles for `rules test`: JSON Lines, a feed file, or a plain text file.
 
-Fields are matched as given (JSON Lines, plain text) or as the pipeline would
-see them (feeds are parsed and normalised), so spans index the text the
-daemon matches.
+Feeds are parsed and normalised as the pipeline would, so spans index the text
+the daemon matches. JSON Lines text fields are matched with their markup removed,
+like feed text, and spans are mapped back to the raw strings of the input line
+(``TestArticle.raw_span``). Plain text is matched as given.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.cli.markup import PlainText, without_markup
 from monitor.errors import NewsmonError, SourceError
 from monitor.normalise import normalise_entry
 from monitor.parse import parse_feed
-from monitor.records import Article
+from monitor.records import Article, Span
 
 
 class InputError(NewsmonError):
@@ -26,10 +28,20 @@ class InputError(NewsmonError):
 class TestArticle:
     id: str
     article: Article
+    marked: dict[str, PlainText] = field(default_factory=dict)  # fields that held markup
+
+    def raw_span(self, span: Span) -> Span:
+        """The span as offsets into the input's raw field text."""
+        plain = self.marked.get(span.field)
+        if plain is None:
+            return span
+        start, end = plain.raw_span(span.start, span.end)
+        return Span(span.field, start, end, plain.raw[start:end])
 
 
 JSON_FIELDS = {"id", "title", "summary", "content", "link", "published", "source", "author",
                "language"}
+MARKUP_FIELDS = ("title", "summary", "content", "author")  # text a feed may give as HTML
 
 
 def read_articles(path: Path) -> list[TestArticle]:
@@ -71,6 +83,8 @@ def _json_lines(path: Path, body: bytes) -> list[TestArticle]:
         for key, value in text.items():
             if value is not None and not isinstance(value, str) and key != "id":
                 raise InputError(f"{path}:{number}:1: {key!r} must be a string")
+        plain = {k: without_markup(str(text[k])) for k in MARKUP_FIELDS if text[k]}
+        marked = {k: p for k, p in plain.items() if p.origin is not None}
         published = None
         if text["published"]:
             try:
@@ -85,15 +99,15 @@ def _json_lines(path: Path, body: bytes) -> list[TestArticle]:
             identity=str(data["id"]),
             guid=str(data["id"]),
             url=str(text["link"]) if text["link"] else None,
-            title=str(text["title"] or ""),
-            summary=str(text["summary"] or ""),
-            content=str(text["content"] or ""),
-            author=str(text["author"] or ""),
+            title=plain["title"].text if "title" in plain else "",
+            summary=plain["summary"].text if "summary" in plain else "",
+            content=plain["content"].text if "content" in plain else "",
+            author=plain["author"].text if "author" in plain else "",
             published=published,
             fetched=now,
             language=str(text["language"]).lower() if text["language"] else None,
         )
-        out.append(TestArticle(str(data["id"]), article))
+        out.append(TestArticle(str(data["id"]), article, marked))
     return out
 
 

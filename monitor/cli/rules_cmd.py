@@ -10,6 +10,7 @@ from pathlib import Path
 from monitor.config import find_config_path, load_settings
 from monitor.errors import NewsmonError, RuleError
 from monitor.match.matcher import article_document, evaluate_rule, failing_examples
+from monitor.match.printer import to_text
 from monitor.rules.load import collect_rules, load_rules
 from monitor.rules.model import Rule
 
@@ -60,7 +61,7 @@ def test(args: argparse.Namespace) -> int:
             outcome = evaluate_rule(rule, doc)
             if outcome.matched and args.json:
                 print(json.dumps({"article": item.id, "rule": rule.id,
-                                  "spans": [s.to_json() for s in outcome.spans]},
+                                  "spans": [item.raw_span(s).to_json() for s in outcome.spans]},
                                  ensure_ascii=False))
             elif outcome.matched:
                 lines.append(f"  MATCH {rule.id} [{rule.severity}] {rule.title}")
@@ -68,7 +69,7 @@ def test(args: argparse.Namespace) -> int:
                     raw = doc.field(span.field).raw
                     lines.append(f"      {span.field}: {_highlight(raw, span.start, span.end)}")
             elif args.explain and not args.json:
-                lines.append(f"  no match {rule.id}: {_why(outcome.failed)}")
+                lines.append(f"  no match {rule.id}: {_why(rule, outcome.failed)}")
         if lines:
             print(f"{item.id}: {item.article.title}")
             print("\n".join(lines))
@@ -82,12 +83,24 @@ def _applies(rule: Rule, source: str, language: str | None) -> bool:
     return not (language and rule.languages and language not in rule.languages)
 
 
-def _why(failed: str | None) -> str:
+def _why(rule: Rule, failed: str | None) -> str:
     if failed is None:
         return "matched"
+    clause = _clause_text(rule, failed)
     if failed.startswith("none"):
-        return f"excluded by {failed}"
-    return f"{failed} did not match"
+        return f"excluded by {failed}: {clause}"
+    return f"{failed} did not match: {clause}"
+
+
+def _clause_text(rule: Rule, failed: str) -> str:
+    """The failed clause as query text, so the author sees which query to look at."""
+    if failed == "query" and rule.query is not None:
+        return to_text(rule.query)
+    if failed == "any":
+        return " | ".join(map(to_text, rule.any))
+    key, _, index = failed.partition("[")
+    clauses = {"all": rule.all, "none": rule.none}[key]
+    return to_text(clauses[int(index.rstrip("]"))])
 
 
 def _highlight(text: str, start: int, end: int, context: int = 50) -> str:
