@@ -57,8 +57,16 @@ def content_fingerprint(title: str, summary: str, content: str) -> str:
         folded = text.lower()
     else:
         decomposed = unicodedata.normalize("NFKD", text.casefold())
-        folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+        folded = _without_combining_marks(decomposed)
     return _digest(" ".join(_WORD.findall(folded)))
+
+
+def _without_combining_marks(text: str) -> str:
+    """``text`` without the combining marks (accents NFKD split off): each distinct
+    mark removed in one pass over the string, not a Python test per character."""
+    for mark in {c for c in set(text) if unicodedata.combining(c)}:
+        text = text.replace(mark, "")
+    return text
 
 
 def link_key(url: str | None) -> str | None:
