@@ -39,14 +39,32 @@ MARKUP_HINT = re.compile(r"<[a-zA-Z/!]|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
 def normalise_entry(
     source: str, entry: FeedEntry, fetched: datetime, identity: IdentityMode = "guid"
 ) -> Article:
-    url = canonical_url(entry.link) if entry.link else None
     title = one_line(html_to_text(entry.title))
     summary = html_to_text(entry.summary)
     content = html_to_text(entry.content)
+    return _article(source, entry, fetched, identity, content_fingerprint(title, summary, content),
+                    title, summary, content, one_line(html_to_text(entry.author)))
+
+
+def normalise_keys(
+    source: str, entry: FeedEntry, fetched: datetime, identity: IdentityMode,
+    fingerprint: str,
+) -> Article:
+    """The entry as ``normalise_entry`` makes it, given the fingerprint of its text,
+    without the text: identity, fingerprint, guid, URL and times are the same; title,
+    summary, content and author are empty. Enough to recognise an entry as a stored
+    article (``identity.recognise``), and for nothing else (``entry_texts``)."""
+    return _article(source, entry, fetched, identity, fingerprint, "", "", "", "")
+
+
+def _article(
+    source: str, entry: FeedEntry, fetched: datetime, identity: IdentityMode,
+    fingerprint: str, title: str, summary: str, content: str, author: str,
+) -> Article:
+    url = canonical_url(entry.link) if entry.link else None
     # A guid that is just the link says nothing more than the link (and one parser
     # fills it in from the link where the other leaves it empty).
     guid = entry.guid if entry.guid and entry.guid != entry.link else None
-    fingerprint = content_fingerprint(title, summary, content)
     return Article(
         source=source,
         identity=article_identity(identity, source, guid, url, fingerprint),
@@ -56,7 +74,7 @@ def normalise_entry(
         title=title,
         summary=summary,
         content=content,
-        author=one_line(html_to_text(entry.author)),
+        author=author,
         published=plausible_time(entry.published, fetched),
         fetched=fetched,
         language=(entry.language or "").split("-")[0].lower() or None,

@@ -22,13 +22,13 @@ from typing import Any
 from monitor import health
 from monitor.config import HealthSettings, SourceSettings
 from monitor.durations import describe
+from monitor.entry_texts import needs_text, normalise_batch, normalise_fully
 from monitor.errors import FetchError, ParseError, SourceError
 from monitor.fetch import Fetcher, Validators
 from monitor.fulltext import PageReader
 from monitor.identity import Recognised, recognise
 from monitor.logs import about
 from monitor.match.matcher import Matcher
-from monitor.normalise import normalise_entry
 from monitor.parse import parse_feed
 from monitor.parse.discover import discover_feed_url
 from monitor.plan import PlannedAlert, Planner
@@ -115,8 +115,15 @@ async def poll_source(
         log.warning("source %s (%s): %d items beyond the cap of %d were skipped",
                     source.name, source.url, feed.skipped, ctx.max_items,
                     extra=about(source=source.name))
-    articles = [normalise_entry(source.name, e, now, source.identity) for e in feed.entries]
+    # Entries the last poll saw are normalised without their text (entry_texts.py).
+    normalised = normalise_batch(source.name, feed.entries, now, source.identity,
+                                 state.entry_texts)
+    articles = normalised.articles
     items = await _recognise(ctx.db, ctx.store, source, articles)
+    if needs_text(normalised, items):
+        articles = normalise_fully(source.name, feed.entries, now, source.identity)
+        items = await _recognise(ctx.db, ctx.store, source, articles)
+    state = replace(state, entry_texts=normalised.entry_texts)
     batch = await _updates(ctx, source, [i for i in items if i.status == "updated"], now,
                            max_age)
     batch += [_copy(i) for i in items if i.status == "duplicate"]

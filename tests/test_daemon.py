@@ -147,7 +147,7 @@ def test_a_poll_cut_short_by_a_bug_is_recorded_as_the_sources_failure_and_backs_
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug in normalising")
 
-    monkeypatch.setattr("monitor.pipeline.normalise_entry", broken)  # a bug, not the source
+    monkeypatch.setattr("monitor.entry_texts.normalise_entry", broken)  # a bug, not the source
     settings = settings_for(tmp_path, seed_feeds[:1],
                             defaults={"max_age": "off", "interval": "10m"})
     clock = Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))

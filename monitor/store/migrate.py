@@ -27,7 +27,7 @@ from monitor.store.schema import (
     sources,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _add_columns(conn: Connection, table: Table, names: list[str]) -> None:
@@ -110,10 +110,15 @@ def _v6_to_v7(conn: Connection) -> None:
         after = rows[-1].id
 
 
+def _v7_to_v8(conn: Connection) -> None:
+    """The fingerprints of each source's last fetched entries (``entry_texts``)."""
+    _add_columns(conn, sources, ["entry_texts"])
+
+
 # STEPS[n] upgrades a database from version n to n + 1.
 STEPS: dict[int, Callable[[Connection], None]] = {
     1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6,
-    6: _v6_to_v7,
+    6: _v6_to_v7, 7: _v7_to_v8,
 }
 
 

@@ -93,6 +93,9 @@ sources = Table(
     Column("lease_until", UTCDateTime),
     Column("due_at", UTCDateTime),
     Column("last_node", String(200)),
+    # version 8: the last fetched feed's entries, raw-text digest to fingerprint
+    # (``entry_texts``)
+    Column("entry_texts", Text),
     Index("ix_sources_due", "due_at"),
 )
 

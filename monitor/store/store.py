@@ -68,6 +68,9 @@ class SourceState:
     gap_mean: float | None = None
     gaps_seen: int = 0
     health_alert: str | None = None
+    # The fingerprints of the last fetched feed's entries by their raw texts
+    # (``entry_texts``: what was normalised once need not be again).
+    entry_texts: str | None = None
 
     @property
     def fetch_url(self) -> str:
