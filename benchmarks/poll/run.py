@@ -25,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import venv
 from dataclasses import dataclass, replace
@@ -104,6 +105,40 @@ def daemon_cycle(launcher: Launcher, work: Path, server: FeedServer, sink: MailS
     measure = measured(launcher, "newsmon daemon cycle", "steady",
                        [str(ROOT / ".venv" / "bin" / "python"), str(HERE / "cycle.py"),
                         str(work / "newsmon.toml"), str(out)], server, sink, log)
+    if measure.exit_code != 0 or not out.exists():
+        return measure  # its exit code marks the run as failed; the log says why
+    cycle = json.loads(out.read_text())
+    return replace(measure, wall=cycle["cycle_wall"], cpu=cycle["cycle_cpu"])
+
+
+def daemon_tick_cycle(launcher: Launcher, work: Path, server: FeedServer, sink: MailSink,
+                      corpus: Corpus, log: Path) -> Measure:
+    """The tick as a running daemon meets it (``cycle.py --after-cold``): a daemon on a
+    database of its own polls the feeds as they are (its cold pass), then the feeds
+    tick (here, for every pass after) and its next cycle is timed."""
+    config = work / "daemon.toml"
+    config.write_text((work / "newsmon.toml").read_text(encoding="utf-8").replace(
+        str(work / "newsmon.db"), str(work / "daemon.db")), encoding="utf-8")
+    out, ready, go = work / "tick-cycle.json", work / "daemon.ready", work / "daemon.go"
+    argv = [str(ROOT / ".venv" / "bin" / "python"), str(HERE / "cycle.py"), str(config),
+            str(out), "--after-cold", str(ready), str(go)]
+    answer: list[dict[str, float]] = []
+    with log.open("ab") as text:
+        text.write(f"\n=== newsmon daemon tick cycle: {' '.join(argv)}\n".encode())
+    running = threading.Thread(target=lambda: answer.append(launcher.run(argv, log)))
+    running.start()
+    while not ready.exists() and running.is_alive():
+        time.sleep(0.05)
+    corpus.tick(utc_now())
+    server.publish(corpus)
+    server.reset_counts()
+    mails_before = sink.messages
+    go.touch()
+    running.join()
+    time.sleep(0.2)  # let the sink count the last message
+    measure = Measure("newsmon daemon cycle", "tick", answer[0]["wall"], answer[0]["cpu"],
+                      answer[0]["peak_rss_kb"] / 1024, dict(server.statuses),
+                      sink.messages - mails_before, int(answer[0]["exit"]))
     if measure.exit_code != 0 or not out.exists():
         return measure  # its exit code marks the run as failed; the log says why
     cycle = json.loads(out.read_text())
@@ -203,10 +238,10 @@ def main() -> int:
     loads: list[float] = []
     try:
         for phase in PASSES:
-            if phase == "tick":
-                corpus.tick(utc_now())
-                server.publish(corpus)
             loads.append(os.getloadavg()[0])
+            if phase == "tick":  # ticks the feeds for this pass
+                results.append(daemon_tick_cycle(launcher, work, server, sink, corpus, log))
+                print_cycle(results[-1])
             for tool, argv in (("newsmon", newsmon), ("rss2email", peer)):
                 if argv is None:
                     continue
@@ -222,9 +257,7 @@ def main() -> int:
                       f"mails {result.mails}  exit {result.exit_code}", flush=True)
             if phase == "steady":
                 results.append(daemon_cycle(launcher, work, server, sink, log))
-                r = results[-1]
-                print(f"{'daemon':9} cycle  {r.wall:7.2f}s wall {r.cpu:7.2f}s cpu (one run_once in"
-                      f" a started daemon)  responses {r.statuses}", flush=True)
+                print_cycle(results[-1])
             else:
                 print(f"          newsmon database: {stored_counts(work / 'newsmon.db')}",
                       flush=True)
@@ -241,6 +274,12 @@ def main() -> int:
     else:
         shutil.rmtree(work)
     return 0 if all(r.exit_code == 0 for r in results) else 1
+
+
+def print_cycle(r: Measure) -> None:
+    print(f"{'daemon':9} {r.phase:6} {r.wall:7.2f}s wall {r.cpu:7.2f}s cpu (one run_once in a"
+          f" running daemon)  responses {r.statuses}  mails {r.mails}  exit {r.exit_code}",
+          flush=True)
 
 
 def report(results: list[Measure], feeds: int) -> None:
