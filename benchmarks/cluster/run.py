@@ -5,6 +5,7 @@ in the window, and precision/recall on the three labelled sets against baselines
     .venv/bin/python benchmarks/cluster/run.py quality    # the labelled, dev and held-out sets
     .venv/bin/python benchmarks/cluster/run.py speed current   # one speed run (this process)
     .venv/bin/python benchmarks/cluster/run.py speed baseline  # the same, the old index
+    .venv/bin/python benchmarks/cluster/run.py close     # the close rule's cost on English
 
 Speed: the baseline (``baseline.py``: the index as of ``BASELINE``, from git) and
 the current index, each alone in a fresh process (speed and memory), then compared
@@ -191,12 +192,35 @@ def compare(total: int = 230_000, warm: int = 120_000, measured: int = 50_000) -
     print("story ids: " + ("identical" if same else "DIFFERENT"))
 
 
+def close_cost(rounds: int = 30) -> None:
+    """CPU per article with and without the close rule on the three labelled sets
+    (English, unlike the generated stream, on which the rule never applies),
+    alternating the two each round."""
+    sets = [[a for a, _ in labelled(path)] for path in SETS.values()]
+    settings = {"without": StorySettings(close_window=timedelta(0)), "with": StorySettings()}
+    spent = dict.fromkeys(settings, 0.0)
+    for round_ in range(rounds + 1):  # the first round, untimed, loads the prior
+        for name, chosen in settings.items():
+            cpu = time.process_time()
+            for stream in sets:
+                index = StoryIndex(chosen)
+                for article in stream:
+                    index.assign(article)
+            spent[name] += (time.process_time() - cpu) if round_ else 0.0
+    count = rounds * sum(map(len, sets))
+    for name, seconds in spent.items():
+        print(f"{name} the close rule: {1e6 * seconds / count:.0f} µs of CPU per article")
+    print(f"ratio with / without: {spent['with'] / spent['without']:.3f}")
+
+
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     if what in ("all", "quality"):
         for name, path in SETS.items():
             quality(name, path)
             print()
+    if what == "close":
+        close_cost()
     if what == "speed":
         speed(sys.argv[2] if len(sys.argv) > 2 else "current")
     elif what == "all":
