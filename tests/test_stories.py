@@ -120,12 +120,12 @@ def test_the_development_set_is_retellings_and_same_topic_neighbours() -> None:
 
 
 def test_clustering_the_development_set_holds_the_floor_it_measured() -> None:
-    # Measured with the shipped settings: precision 1.000, recall 0.678 (the method
-    # before the prior idf: 1.000 / 0.627). Its retellings share few words: recall
-    # is what is short.
+    # Measured with the shipped settings: precision 1.000, recall 0.729 (the prior
+    # idf alone: 1.000 / 0.678; the method before it: 1.000 / 0.627). Its retellings
+    # share few words: recall is what is short.
     precision, recall = clustered_quality(DEV)
     assert precision >= 0.95, precision
-    assert recall >= 0.67, recall
+    assert recall >= 0.72, recall
 
 
 @pytest.mark.parametrize(("one", "other", "what"), [
@@ -361,6 +361,14 @@ def test_only_a_name_unknown_to_english_lets_a_close_pair_join_below_the_thresho
                           hours=1)
     assert not joins(plain, angle)
     assert joins(plain, angle, StorySettings(threshold=0.09))  # it is in the band
+
+
+def test_one_shared_rare_name_is_enough_to_be_scored() -> None:
+    # "Charles becomes king after death of his mother at Balmoral" shares one term
+    # with "Queen Elizabeth II dies at 96", Balmoral, and scores 0.131 with it: an
+    # article sharing a single term with the new one must still be a candidate.
+    ids = cluster(load_labelled(path=DEV))
+    assert ids["d-queen-dies-3"] == ids["d-queen-dies-1"]
 
 
 def test_articles_in_another_language_never_join_on_an_unknown_word() -> None:
