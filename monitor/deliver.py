@@ -283,16 +283,16 @@ class Deliverer:
         return "retry"
 
     async def _undropped(self, rows: list[tuple[int, Alert]]) -> list[tuple[int, Alert]]:
-        """Digest rows less those a ``drop`` silence added since they were held covers."""
+        """Digest rows less those a ``drop`` silence added since they were held covers
+        (an alert already sent on its own stays listed: the silence came too late)."""
         silences = [s for s in await self._db(self._outbox.active_silences, self._clock())
                     if s.action == "drop"]
         kept = []
         for outbox_id, alert in rows:
             silence = silencing(silences, alert, self._clock())
-            if silence is None:
+            if silence is None or not await self._db(self._outbox.silence, outbox_id,
+                                                     silence, True):
                 kept.append((outbox_id, alert))
-            else:
-                await self._db(self._outbox.silence, outbox_id, silence, True)
         return kept
 
     async def digest_due(self, name: str, schedule: BaseTrigger) -> bool:

@@ -344,3 +344,57 @@ def test_a_drop_silence_added_later_takes_its_alerts_out_of_the_next_digest(
     assert asyncio.run(d.send_digest("desk")) == 1
     assert [a.article_title for a in desk.digests[0].alerts] == ["headline 2"]
     assert by_status(store) == {("desk", "silenced"): 1, ("desk", "sent"): 1}
+
+
+def test_an_alert_a_later_drop_silence_took_out_of_a_digest_stays_out_after_it_ends(
+    store: Store,
+) -> None:
+    clock = DeliverClock()
+    desk = Recorder("desk")
+    file(store, clock, (1, make_alert(1), {"in_digest": True, "hold": True}))
+    store.silences.add("rule", "r1", "drop", "", "me", clock.now,
+                       clock.now + timedelta(hours=1))
+    d = deliverer(store, clock, {"desk": desk}, desk={"digest": "0 8 * * *",
+                                                      "immediate": False})
+    assert asyncio.run(d.send_digest("desk")) == 0
+    clock.now += timedelta(hours=2)
+    assert asyncio.run(d.send_digest("desk")) == 0
+    assert desk.digests == []
+    assert by_status(store) == {("desk", "silenced"): 1}
+
+
+def test_an_alert_dropped_at_send_time_is_not_listed_in_a_digest_after_the_silence(
+    store: Store,
+) -> None:
+    clock = DeliverClock()
+    desk = Recorder("desk")
+    _waiting_alerts(store, clock, 1, in_digest=True)  # sent at once and listed in the digest
+    store.silences.add("rule", "r1", "drop", "", "me", clock.now,
+                       clock.now + timedelta(hours=1))
+    d = deliverer(store, clock, {"desk": desk}, desk={"digest": "0 8 * * *"})
+    asyncio.run(d.deliver_due())
+    clock.now += timedelta(hours=2)
+    assert asyncio.run(d.send_digest("desk")) == 0
+    assert desk.sent == []
+    assert desk.digests == []
+
+
+def test_a_drop_silence_leaves_an_alert_already_sent_as_sent_and_its_story_alerted(
+    store: Store,
+) -> None:
+    """An alert sent at once and also listed in the digest: the silence came too late."""
+    clock = DeliverClock()
+    desk = Recorder("desk")
+    d = deliverer(store, clock, {"desk": desk}, desk={"digest": "0 8 * * *"})
+    file(store, clock, (1, make_alert(1, story="s1"), {"in_digest": True}))
+    asyncio.run(d.deliver_due())
+    assert desk.titles == ["headline 1"]
+    store.silences.add("rule", "r1", "drop", "", "me", clock.now,
+                       clock.now + timedelta(hours=1))
+    asyncio.run(d.send_digest("desk"))
+    assert by_status(store) == {("desk", "sent"): 1}
+    # The story has alerted: its next article, after the silence, is a follow-up.
+    clock.now += timedelta(hours=2)
+    file(store, clock, (2, make_alert(2, story="s1"), {}))
+    asyncio.run(d.deliver_due())
+    assert [a.kind for a, _ in desk.sent] == ["alert", "follow_up"]

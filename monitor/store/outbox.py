@@ -260,17 +260,20 @@ class Outbox:
         with self._store.transaction() as conn:
             return active_silences(conn, now)
 
-    def silence(self, outbox_id: int, silence: Silence, to_digest: bool) -> None:
-        """A claimed or held row that a silence added after it was filed now covers.
+    def silence(self, outbox_id: int, silence: Silence, to_digest: bool) -> bool:
+        """A claimed or held row that a silence added after it was filed now covers;
+        False if the row was sent (or settled otherwise) meanwhile: it stays as it is.
 
         The same outcome as filing it under the silence: ``drop`` records it as
-        ``silenced`` and gives up its dedupe key (the story may alert after the
-        silence); ``digest`` holds it for the channel's digest, or until the silence
-        ends on a channel without one. A claim's attempt does not count.
+        ``silenced``, out of the digest, and gives up its dedupe key (the story may
+        alert after the silence); ``digest`` holds it for the channel's digest, or
+        until the silence ends on a channel without one. A claim's attempt does not
+        count.
         """
         values: dict[str, Any] = {"silence_id": silence.id, "claimed_until": None}
         if silence.action == "drop":
-            values.update(status="silenced", last_error=f"dropped by {silence.describe()}",
+            values.update(status="silenced", in_digest=False,
+                          last_error=f"dropped by {silence.describe()}",
                           dedupe_key=func.substr(
                               literal(f"silenced:{silence.id}:{outbox_id}:")
                               + outbox.c.dedupe_key, 1, 200))
@@ -281,10 +284,13 @@ class Outbox:
             values.update(status="deferred", next_attempt_at=silence.until,
                           last_error=f"silenced by {silence.describe()}")
         with self._store.transaction() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(
-                attempts=case((outbox.c.status == "sending", outbox.c.attempts - 1),
-                              else_=outbox.c.attempts),
-                **values))
+            return bool(conn.execute(
+                update(outbox).where(outbox.c.id == outbox_id,
+                                     outbox.c.status.in_((*OPEN_STATUSES, "held")))
+                .values(attempts=case((outbox.c.status == "sending", outbox.c.attempts - 1),
+                                      else_=outbox.c.attempts),
+                        **values)
+            ).rowcount)
 
     def mark_failed(self, outbox_id: int, error: str) -> None:
         self._set(outbox_id, status="failed", claimed_until=None, last_error=error)
