@@ -113,6 +113,20 @@ def test_a_failing_source_comes_back_when_its_backoff_ends(store: Store) -> None
     assert store.nodes.claim_due("a", NAMES[:1], backoff_ends, LEASE, 1) == [name]
 
 
+def test_a_shorter_interval_brings_a_poll_forward_but_never_postpones_one_due_now(
+        store: Store) -> None:
+    """After a reload: a source given back is due sooner; one due at once (never polled
+    yet, or due at a restart) stays due at once."""
+    polled, waiting = NAMES[:2]
+    store.nodes.claim_due("a", [polled], NOW, LEASE, 1)
+    store.nodes.release(polled, "a", NOW + timedelta(hours=6))
+    store.nodes.due_by({polled: NOW + timedelta(minutes=10),
+                        waiting: NOW + timedelta(minutes=10)})
+    assert store.nodes.claim_due("a", [polled, waiting], NOW, LEASE, 2) == [waiting]
+    later = NOW + timedelta(minutes=10)
+    assert store.nodes.claim_due("a", [polled], later, LEASE, 1) == [polled]
+
+
 def test_a_run_once_claim_ignores_due_times_but_not_other_nodes_leases(
         store: Store, other: Store) -> None:
     store.nodes.claim_due("a", NAMES[:2], NOW, LEASE, 2)

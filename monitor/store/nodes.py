@@ -191,12 +191,12 @@ class Nodes:
 
     def due_by(self, due: Mapping[str, datetime]) -> None:
         """Bring each source's next poll forward to its time in ``due``, if later (a
-        source whose interval a reload shortened); a later time changes nothing."""
+        source whose interval a reload shortened); a later time changes nothing, and
+        neither does a source due at once (``due_at`` NULL)."""
         with self._store.transaction() as conn:
             for name, due_at in due.items():
                 conn.execute(update(sources).where(sources.c.name == name,
-                                                   or_(sources.c.due_at.is_(None),
-                                                       sources.c.due_at > due_at))
+                                                   sources.c.due_at > due_at)
                              .values(due_at=due_at))
 
     def release(self, name: str, node_id: str, due_at: datetime) -> bool:
