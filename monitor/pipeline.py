@@ -313,11 +313,22 @@ async def poll_failed_unexpectedly(ctx: PollContext, source: SourceSettings,
     return await _failed(ctx, state, error, interval, ctx.clock())
 
 
+def _doubled(interval: timedelta, times: int) -> timedelta:
+    """``interval`` doubled ``times`` times, capped at ``MAX_BACKOFF``; doubling stops at
+    the cap (a source failing for weeks: 10 min * 2**40 overflows a timedelta)."""
+    backoff = interval
+    for _ in range(times):
+        if backoff >= MAX_BACKOFF:
+            break
+        backoff *= 2
+    return min(backoff, MAX_BACKOFF)
+
+
 async def _failed(
     ctx: PollContext, state: SourceState, error: SourceError, interval: timedelta, now: datetime
 ) -> PollReport:
     failures = state.consecutive_failures + 1
-    backoff = min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
+    backoff = _doubled(interval, failures - 1)
     if isinstance(error, FetchError) and error.retry_after:
         # Capped before it becomes a timedelta: "Retry-After: 999…9" would overflow one.
         asked = timedelta(seconds=min(error.retry_after, MAX_BACKOFF.total_seconds()))

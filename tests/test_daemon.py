@@ -19,7 +19,7 @@ from monitor.daemon import CycleReport, Daemon
 from monitor.errors import ChannelError, ChannelFailure
 from monitor.records import Alert, Digest
 from monitor.rules.load import load_rules
-from monitor.store import Store
+from monitor.store import SourceState, Store
 from tests.conftest import RULES, SEEDS, FeedServer
 
 SEED_HEADLINE = "Biden authorises Ukraine to strike Russia with US long-range missiles"
@@ -138,6 +138,29 @@ def test_a_failing_source_costs_only_itself(
     assert state.last_error is not None
     assert "HTTP 500" in state.last_error
     assert state.next_poll_at == clock.now + timedelta(minutes=10)
+
+
+def test_a_source_failing_for_weeks_keeps_backing_off_at_the_cap(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """The doubling must not outgrow a timedelta (10 min * 2**40 does): its 41st failure
+    is recorded like its 2nd, with the longest backoff."""
+    broken = feed_server.serve("/broken", b"<html>oops</html>", status=500)
+    settings = settings_for(tmp_path, [{"name": "broken", "url": broken}],
+                            defaults={"max_age": "off", "interval": "10m"})
+    clock = Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    store = Store(settings.storage.url).open()
+    store.nodes.add_sources([("broken", broken)])
+    store.record_failure(SourceState("broken", broken, last_error="HTTP 500",
+                                     consecutive_failures=40,
+                                     next_poll_at=clock.now - timedelta(minutes=1)), clock.now)
+    (report,) = cycle(settings, {"console": console()[0]}, clock)
+    state = store.source_state("broken", broken)
+    store.close()
+    assert report.polls[0].error is not None
+    assert "HTTP 500" in report.polls[0].error
+    assert state.consecutive_failures == 41
+    assert state.next_poll_at == clock.now + timedelta(hours=6)
 
 
 def test_a_poll_cut_short_by_a_bug_is_recorded_as_the_sources_failure_and_backs_off(
