@@ -355,6 +355,28 @@ def test_spans_index_the_raw_text_around_html(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Ministers say if a<b then sanctions follow",  # a '<' that opens no tag
+        "Unclosed </b then sanctions follow",
+        "A comment that never closes <!-- then sanctions follow",
+    ],
+)
+def test_text_that_merely_contains_a_bracket_is_matched_whole_as_feed_text_is(
+    tmp_path: Path, raw: str
+) -> None:
+    spans = spans_for(tmp_path, "sanctions", {"summary": raw})
+    assert [(s["start"], s["text"]) for s in spans] == [(raw.index("sanctions"), "sanctions")]
+
+
+def test_an_attribute_value_with_a_bracket_is_markup_not_text(tmp_path: Path) -> None:
+    rule = write_rule(tmp_path, "rule.yaml", "id: r\ntitle: t\nquery: sanctions\n")
+    write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "title": "Paris talks", "summary": "",
+                                         "content": '<a title="x>sanctions">Paris</a> talks'}])
+    assert json_hits(newsmon("rules", "test", rule, "in.jsonl", "--json", cwd=tmp_path)) == []
+
+
 def test_a_span_over_markup_is_the_raw_text_with_its_markup(tmp_path: Path) -> None:
     spans = spans_for(
         tmp_path, "cafe NEAR/0 sanctions", {"content": "<p>caf&eacute; <i>sanc</i>tions</p>"}

@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from monitor.normalise import BLOCK_TAGS, INVISIBLE_TAGS, MARKUP_HINT
 
 _INVISIBLE = "|".join(sorted(INVISIBLE_TAGS))
+# A comment, tag or declaration ends with its '>' (a quoted attribute value may hold
+# one); without it, it is text, as the HTML parser of feed text reads it: "a<b then"
+# is words, not a tag running to the end of the field.
 _TOKEN = re.compile(
-    r"<!--.*?(?:-->|\Z)"                                          # a comment
+    r"<!--.*?-->"                                                 # a comment
     rf"|<(?P<hidden>{_INVISIBLE})\b.*?(?:</(?P=hidden)\s*>|\Z)"   # an element nobody sees
-    r"|</?(?P<tag>[a-zA-Z][a-zA-Z0-9]*)[^>]*>?"                   # a tag
-    r"|<[!?][^>]*>?"                                              # a declaration
+    r"|</?(?P<tag>[a-zA-Z][a-zA-Z0-9]*)(?:[^>\"']|\"[^\"]*\"|'[^']*')*>"  # a tag
+    r"|<[!?][^>]*>"                                               # a declaration
     r"|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);",     # an entity
     re.DOTALL | re.IGNORECASE,
 )
