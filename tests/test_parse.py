@@ -345,6 +345,19 @@ def test_an_entity_declaration_in_a_utf16_document_is_still_refused(codec: str, 
     assert "entities" in error.reason
 
 
+@pytest.mark.parametrize("encoding", ["idna", "punycode", "undefined"])
+def test_a_declared_codec_that_is_no_document_encoding_is_read_or_refused_never_a_crash(
+    encoding: str,
+) -> None:
+    """Python codecs that refuse to decode "with replacement", or at all."""
+    body = _rss_with_title("Café", f'<?xml version="1.0" encoding="{encoding}"?>')
+    try:
+        feed = parse_feed("src", "http://x/feed", body.encode("latin-1"))
+    except ParseError:
+        return
+    assert [entry.title for entry in feed.entries] == ["Café"]
+
+
 # --- not a feed -------------------------------------------------------------------------
 
 

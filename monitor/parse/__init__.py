@@ -87,7 +87,10 @@ def _declares_entities(body: bytes) -> bool:
         return False
     try:
         return "<!ENTITY" in body.decode(encoding, "replace")
-    except LookupError:  # an encoding Python does not know: no parser here reads it either
+    # An encoding Python does not know, or one that is no text encoding a document can
+    # be in ("idna", "undefined" refuse to decode "with replacement"): no parser here
+    # reads it either.
+    except (LookupError, UnicodeError):
         return False
 
 

@@ -25,7 +25,10 @@ def parse_with_feedparser(body: bytes, content_type: str | None,
                           max_items: int) -> ParsedFeed | str:
     """The feed, or the reason it is not one."""
     headers = {"content-type": content_type} if content_type else {}
-    result = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    try:
+        result = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    except UnicodeError as exc:  # a declared codec that refuses to decode ("undefined")
+        return f"parser said: {exc}"
     entries = list(result.get("entries") or [])
     if not result.get("version") and not entries:
         problem = result.get("bozo_exception")
