@@ -431,9 +431,12 @@ def _rss_with_title(title: str, declaration: str = '<?xml version="1.0"?>') -> s
          "Zélensky’s"),
         (_rss_with_title("Straße", '<?xml version="1.0" encoding="utf-16"?>').encode("utf-16"),
          "Straße"),
+        # Its one 'ß“' is also valid UTF-8 (U+07D3): as many such pairs as stray bytes
+        # is no sign of UTF-8.
+        (_rss_with_title("„Spaß“").encode("cp1252"), "„Spaß“"),
     ],
     ids=["windows-1251", "windows-1252-undeclared", "utf-8-bom", "utf-8-declared-latin-1",
-         "utf-16"],
+         "utf-16", "windows-1252-undeclared-with-a-utf-8-lookalike"],
 )
 def test_encodings_yield_readable_text(body: bytes, title: str) -> None:
     (entry,) = parse_feed("src", "http://x/feed", body).entries

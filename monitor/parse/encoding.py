@@ -72,7 +72,9 @@ def recover_undeclared(body: bytes, content_type: str | None) -> bytes:
 
     Mostly valid UTF-8 with a few stray bytes is UTF-8 (the stray bytes become U+FFFD:
     read as windows-1252 instead, every other non-ASCII letter would turn to
-    mojibake). Runs of windows-1251 letters are Cyrillic. The rest is left to
+    mojibake). Mostly: more valid sequences than stray bytes, since windows-1252
+    text has its own lookalikes ("ß“" is valid UTF-8) beside its stray bytes. Runs
+    of windows-1251 letters are Cyrillic. The rest is left to
     feedparser, which reads it as windows-1252. A charset in the HTTP header is
     feedparser's to honour, so such a body is left alone too.
     """
@@ -82,7 +84,7 @@ def recover_undeclared(body: bytes, content_type: str | None) -> bytes:
     text = body.decode("utf-8", "replace")
     stray = text.count("\ufffd")
     multibyte = sum(1 for char in text if char > "\x7f") - stray
-    if multibyte >= stray:
+    if multibyte > stray:
         return text.encode("utf-8")
     runs = sum(len(run) for run in _CYRILLIC_RUN.findall(body))
     if runs * 2 > len(_HIGH_BYTE.findall(body)):
