@@ -14,6 +14,11 @@ The development set (tests/fixtures/stories/dev.jsonl, coverage of September 202
 to March 2023) was written with the second method (the prior idf), so that its
 settings were not chosen on the labelled set alone; the held-out set was scored
 once, after they were frozen.
+
+The second held-out set (tests/fixtures/stories/heldout2.jsonl, 2020-2025, its
+writer's notes in heldout2.md) was written later by someone who saw neither the
+method nor the other sets, and scored once for the method before the close rule and
+once for the close rule.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from monitor.stories.prior import english_shares
 FIXTURES = Path(__file__).parent / "fixtures" / "stories"
 LABELLED = FIXTURES / "labelled.jsonl"
 HELD_OUT = FIXTURES / "heldout.jsonl"
+HELD_OUT_2 = FIXTURES / "heldout2.jsonl"
 DEV = FIXTURES / "dev.jsonl"
 PINNED_IDS = FIXTURES / "labelled_story_ids.json"
 T0 = datetime(2024, 11, 18, 9, 0, tzinfo=UTC)
@@ -80,7 +86,8 @@ def clustered_quality(path: Path) -> tuple[float, float]:
     return pairwise([label for _, label in pairs], [ids[a.identity] for a, _ in pairs])
 
 
-@pytest.mark.parametrize("path", [LABELLED, HELD_OUT], ids=["labelled", "held-out"])
+@pytest.mark.parametrize("path", [LABELLED, HELD_OUT, HELD_OUT_2],
+                         ids=["labelled", "held-out", "held-out 2"])
 def test_the_labelled_set_is_many_outlets_telling_many_stories(path: Path) -> None:
     pairs = load_labelled(path=path)
     stories = Counter(label for _, label in pairs)
@@ -107,6 +114,16 @@ def test_clustering_the_held_out_set_holds_the_floor_it_measured() -> None:
     precision, recall = clustered_quality(HELD_OUT)
     assert precision >= 0.92, precision
     assert recall >= 0.51, recall
+
+
+def test_clustering_the_second_held_out_set_holds_the_floor_it_measured() -> None:
+    # Written by someone who saw neither the method nor the other sets; scored once
+    # for the method before the close rule (0.739 / 0.072) and once for the shipped
+    # one (0.667 / 0.093: 22 of 236 same-story pairs, 11 wrong pairs). Far from the
+    # targets: its retellings mostly share no distinctive word (benchmarks/README.md).
+    precision, recall = clustered_quality(HELD_OUT_2)
+    assert precision >= 0.66, precision
+    assert recall >= 0.09, recall
 
 
 def test_the_development_set_is_retellings_and_same_topic_neighbours() -> None:
