@@ -23,6 +23,19 @@ from tests.service_fixtures import BROKEN_RULE, rss, rule
 from tests.test_daemon import Clock, console, settings_for
 
 
+def requests_to(feed_server: FeedServer, path: str) -> int:
+    return len([r for r in feed_server.requests if r.path == path])
+
+
+async def until(condition: Any) -> None:
+    """Wait (up to 10 s) for ``condition()`` while the daemon runs."""
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
 def test_a_broken_rule_file_rejects_the_whole_set_with_path_line_col(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "good.yaml").write_text(rule("good", "Scholz"))
@@ -81,14 +94,7 @@ def test_reconfigure_reschedules_sources_and_lets_a_removed_sources_poll_finish(
     channel, out = console()
 
     def fetched(path: str) -> int:
-        return len([r for r in feed_server.requests if r.path == path])
-
-    async def until(condition: Any) -> None:
-        for _ in range(200):
-            if condition():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("condition not met in time")
+        return requests_to(feed_server, path)
 
     async def go() -> list[SourceSettings]:
         async with httpx.AsyncClient() as client:
@@ -152,14 +158,7 @@ def test_a_shorter_interval_takes_effect_at_the_reload_not_after_the_next_poll(
     clock = Clock(datetime.now(UTC))
 
     def fetched(path: str) -> int:
-        return len([r for r in feed_server.requests if r.path == path])
-
-    async def until(condition: Any) -> None:
-        for _ in range(200):
-            if condition():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("condition not met in time")
+        return requests_to(feed_server, path)
 
     async def go() -> None:
         async with httpx.AsyncClient() as client:
