@@ -24,6 +24,7 @@ Does not plan, match or render: channels render.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -219,7 +220,8 @@ class Deliverer:
             return False
         settings = self._channel_settings.get(alert.channel)
         to_digest = settings is not None and settings.digest is not None
-        await self._db(self._outbox.silence, delivery.outbox_id, silence, to_digest)
+        await self._db(functools.partial(self._outbox.silence, claimed=True),
+                       delivery.outbox_id, silence, to_digest)
         log.info("alert %s not sent: %s", delivery.outbox_id, silence.describe(),
                  extra=about(rule=alert.rule_id, channel=alert.channel))
         return True
@@ -290,8 +292,11 @@ class Deliverer:
         kept = []
         for outbox_id, alert in rows:
             silence = silencing(silences, alert, self._clock())
-            if silence is None or not await self._db(self._outbox.silence, outbox_id,
-                                                     silence, True):
+            # Not a row a delivery round is sending now (claimed=False): that send
+            # stands, and the row's story key with it.
+            if silence is None or not await self._db(
+                    functools.partial(self._outbox.silence, claimed=False), outbox_id,
+                    silence, True):
                 kept.append((outbox_id, alert))
         return kept
 

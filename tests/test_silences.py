@@ -398,3 +398,24 @@ def test_a_drop_silence_leaves_an_alert_already_sent_as_sent_and_its_story_alert
     file(store, clock, (2, make_alert(2, story="s1"), {}))
     asyncio.run(d.deliver_due())
     assert [a.kind for a, _ in desk.sent] == ["alert", "follow_up"]
+
+
+def test_a_digest_leaves_an_alert_a_delivery_round_is_sending_to_that_round(
+    store: Store,
+) -> None:
+    """A drop silence reached by the digest while the alert is being sent on its own: the
+    send stands, and so does the story's key (a dropped row would give it up)."""
+    clock = DeliverClock()
+    desk = Recorder("desk")
+    file(store, clock, (1, make_alert(1, story="s1"), {"in_digest": True}))
+    (sending,) = store.outbox.claim_due(clock.now, 10, timedelta(minutes=5))
+    store.silences.add("rule", "r1", "drop", "", "me", clock.now,
+                       clock.now + timedelta(hours=1))
+    d = deliverer(store, clock, {"desk": desk}, desk={"digest": "0 8 * * *"})
+    asyncio.run(d.send_digest("desk"))  # lists it: its send is under way, not dropped
+    assert by_status(store) == {("desk", "sending"): 1}
+    store.outbox.mark_sent(sending.outbox_id, clock.now)
+    clock.now += timedelta(hours=2)
+    file(store, clock, (2, make_alert(2, story="s1"), {}))
+    (follow_up,) = store.outbox.claim_due(clock.now, 10, timedelta(minutes=5))
+    assert follow_up.alert.kind == "follow_up"

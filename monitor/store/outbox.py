@@ -260,9 +260,12 @@ class Outbox:
         with self._store.transaction() as conn:
             return active_silences(conn, now)
 
-    def silence(self, outbox_id: int, silence: Silence, to_digest: bool) -> bool:
-        """A claimed or held row that a silence added after it was filed now covers;
-        False if the row was sent (or settled otherwise) meanwhile: it stays as it is.
+    def silence(self, outbox_id: int, silence: Silence, to_digest: bool, *,
+                claimed: bool) -> bool:
+        """A row that a silence added after it was filed now covers: one this worker
+        has ``claimed`` for sending, or (``claimed`` False) one waiting (held, pending,
+        deferred). False if the row is not so (sent, settled, or being sent by a
+        delivery round meanwhile): it stays as it is.
 
         The same outcome as filing it under the silence: ``drop`` records it as
         ``silenced``, out of the digest, and gives up its dedupe key (the story may
@@ -285,8 +288,8 @@ class Outbox:
                           last_error=f"silenced by {silence.describe()}")
         with self._store.transaction() as conn:
             return bool(conn.execute(
-                update(outbox).where(outbox.c.id == outbox_id,
-                                     outbox.c.status.in_((*OPEN_STATUSES, "held")))
+                update(outbox).where(outbox.c.id == outbox_id, outbox.c.status.in_(
+                    ("sending",) if claimed else ("pending", "deferred", "held")))
                 .values(attempts=case((outbox.c.status == "sending", outbox.c.attempts - 1),
                                       else_=outbox.c.attempts),
                         **values)
