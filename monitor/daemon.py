@@ -209,7 +209,10 @@ class Daemon:
             log.exception("source %s (%s): poll failed unexpectedly", source.name, source.url,
                           extra=about(source=source.name))
             try:
-                return await poll_failed_unexpectedly(context, source, state, interval, exc)
+                # The stored state, not the one read before the poll: the bug may have
+                # struck after the poll committed its articles and validators.
+                stored = await self.db(self.store.source_state, source.name, source.url)
+                return await poll_failed_unexpectedly(context, source, stored, interval, exc)
             except Exception:  # the store is away too: the next poll tries again
                 return PollReport(source.name, error=f"internal error: {exc!r}")
 

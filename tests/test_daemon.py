@@ -185,6 +185,30 @@ def test_a_poll_cut_short_by_a_bug_is_recorded_as_the_sources_failure_and_backs_
     assert state.next_poll_at == clock.now + timedelta(minutes=10)
 
 
+def test_a_bug_after_a_poll_committed_keeps_what_it_committed(
+    tmp_path: Path, seed_feeds: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The failure is recorded on the stored state: the articles' validators stay."""
+    save_batch = Store.save_batch
+
+    def save_then_fail(self: Store, *args: Any, **kwargs: Any) -> Any:
+        save_batch(self, *args, **kwargs)
+        raise RuntimeError("a bug after the commit")
+
+    monkeypatch.setattr(Store, "save_batch", save_then_fail)
+    settings = settings_for(tmp_path, seed_feeds[:1])
+    (report,) = cycle(settings, {"console": console()[0]})
+    assert report.polls[0].error is not None
+    store = Store(settings.storage.url).open()
+    state = store.source_state("seed-wire", seed_feeds[0]["url"])
+    stored = store.count_articles()
+    store.close()
+    assert stored == 12
+    assert state.etag == '"wire-1"'  # what the poll committed
+    assert state.consecutive_failures == 1
+    assert state.last_error == "internal error: RuntimeError('a bug after the commit')"
+
+
 def test_html_served_as_a_feed_is_reported_as_not_a_feed(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
