@@ -60,10 +60,13 @@ def parse_feed(
     if _declares_entities(body):
         raise ParseError(source, url, "refused: the document declares XML entities")
     body = repair_declared_encoding(body)
-    if not encoding_is_known(body):
-        body = recover_undeclared(body, content_type)
+    known = encoding_is_known(body)
+    if not known:  # rare: asked again only of a body recovery has changed
+        recovered = recover_undeclared(body, content_type)
+        known = recovered is not body and encoding_is_known(recovered)
+        body = recovered
     fast_reason = "fast parser skipped: undeclared encoding that is not UTF-8"
-    if encoding_is_known(body):
+    if known:
         try:
             return parse_fast(body, max_items)
         except ValueError as exc:

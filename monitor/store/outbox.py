@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, String, and_, case, cast, func, literal, or_, select, update
+from sqlalchemy import Connection, String, and_, cast, func, literal, or_, select, update
 
 from monitor.records import Alert, Delivery
 from monitor.silence import Silence, silencing
@@ -274,6 +274,8 @@ class Outbox:
         count.
         """
         values: dict[str, Any] = {"silence_id": silence.id, "claimed_until": None}
+        if claimed:  # the claim's attempt does not count
+            values["attempts"] = outbox.c.attempts - 1
         if silence.action == "drop":
             values.update(status="silenced", in_digest=False,
                           last_error=f"dropped by {silence.describe()}",
@@ -290,9 +292,7 @@ class Outbox:
             return bool(conn.execute(
                 update(outbox).where(outbox.c.id == outbox_id, outbox.c.status.in_(
                     ("sending",) if claimed else ("pending", "deferred", "held")))
-                .values(attempts=case((outbox.c.status == "sending", outbox.c.attempts - 1),
-                                      else_=outbox.c.attempts),
-                        **values)
+                .values(**values)
             ).rowcount)
 
     def mark_failed(self, outbox_id: int, error: str) -> None:
