@@ -26,7 +26,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,11 +38,11 @@ from monitor.channel_settings import (
     ConsoleChannelSettings,
     EmailChannelSettings,
 )
+from monitor.credentials import ENV_PREFIX, CredentialsDirectorySource
 from monitor.durations import Duration, OptionalDuration
 from monitor.errors import ConfigError
 from monitor.identity import IdentityMode
 
-ENV_PREFIX = "NEWSMON_"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 DEFAULT_CONFIG_NAME = "newsmon.toml"
 
@@ -184,36 +183,6 @@ class SourceSettings(_Section):
 
 def _default_channels() -> dict[str, ChannelSettings]:
     return {"console": ConsoleChannelSettings(type="console")}
-
-
-class CredentialsDirectorySource(PydanticBaseSettingsSource):
-    """Secrets from files in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``).
-
-    A file named ``NEWSMON_CHANNELS__DESK_SLACK__TOKEN`` (or without the prefix,
-    any case) sets that key, exactly like the environment variable of that name.
-    """
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ reads the whole folder at once
-
-    def __call__(self) -> dict[str, Any]:
-        folder = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not folder or not Path(folder).is_dir():
-            return {}
-        values: dict[str, Any] = {}
-        for entry in sorted(Path(folder).iterdir()):
-            if not entry.is_file():
-                continue
-            name = entry.name.lower()
-            name = name.removeprefix(ENV_PREFIX.lower())
-            parts = name.split("__")
-            if parts[0] not in self.settings_cls.model_fields:
-                continue
-            target = values
-            for part in parts[:-1]:
-                target = target.setdefault(part, {})
-            target[parts[-1]] = entry.read_text(encoding="utf-8").strip()
-        return values
 
 
 class Settings(BaseSettings):
