@@ -2,8 +2,11 @@
 
 Claim due rows (a conditional update: one claimant wins), send each through its
 channel, and only then mark it sent; a send cut short by a crash leaves the row
-claimed until its lease expires, and it is sent again. Channels are served side
-by side, each in order and at its own pace (Slack: about one message a second).
+claimed until its lease expires, and it is sent again. The leases of a batch are
+renewed while it is being sent, so a slow channel's rows are not taken over and
+sent twice. Channels are served side by side, each in order and at its own pace
+(Slack: about one message a second); a follow-up goes after the alert it follows,
+in its thread (``monitor.store.follow_ups``).
 
 - A transient failure (timeout, 5xx, 429) retries with exponential backoff and
   jitter, honouring Retry-After; the channel's later rows wait behind it. A row
@@ -39,6 +42,7 @@ from monitor.channels.base import Channel
 from monitor.config import DeliverySettings
 from monitor.durations import Rate
 from monitor.errors import ChannelError
+from monitor.leases import renewing
 from monitor.logs import about
 from monitor.records import Alert, Delivery, Digest
 from monitor.silence import Silence, silencing
@@ -145,16 +149,23 @@ class Deliverer:
             by_channel: dict[str, list[Delivery]] = {}
             for delivery in batch:
                 by_channel.setdefault(delivery.alert.channel, []).append(delivery)
-            results = await asyncio.gather(
-                *(self._deliver_channel(name, items, silences)
-                  for name, items in by_channel.items())
-            )
+            async with renewing(functools.partial(self._renew, batch), self._settings.lease,
+                                "alerts being sent"):
+                results = await asyncio.gather(
+                    *(self._deliver_channel(name, items, silences)
+                      for name, items in by_channel.items())
+                )
             for name, outcome in zip(by_channel, results, strict=True):
                 for key in totals:
                     totals[key] += outcome[key]
                 if outcome["stopped"]:  # its head failed: leave the rest for a later round
                     skip.add(name)
         return DeliveryReport(totals["sent"], totals["retry"], totals["failed"], totals["held"])
+
+    async def _renew(self, batch: list[Delivery]) -> None:
+        """Keep the leases of a batch being sent (a slow channel must not let another node
+        take its rows over and send them again)."""
+        await self._db(self._outbox.renew, batch, self._clock(), self._settings.lease)
 
     async def _deliver_channel(self, name: str, items: list[Delivery],
                                silences: Sequence[Silence]) -> dict[str, int]:
@@ -172,8 +183,7 @@ class Deliverer:
                 result = await self._send(channel, delivery)
             outcome[result] += 1
             if result != "sent":
-                rest = [d.outbox_id for d in items[index + 1 :]]
-                await self._db(self._outbox.release, rest)
+                await self._db(self._outbox.release, items[index + 1 :])
                 outcome["stopped"] = 1
                 break
         return outcome
@@ -197,7 +207,11 @@ class Deliverer:
         finally:
             self._last_send[channel.name] = asyncio.get_running_loop().time()
         now = self._clock()
-        await self._db(self._outbox.mark_sent, delivery.outbox_id, now, remote_id)
+        if not await self._db(self._outbox.mark_sent, delivery.outbox_id, now, remote_id):
+            log.warning("alert %s to channel %s was sent twice: its lease ran out during a"
+                        " send (its renewals failed) and another sender sent it too",
+                        delivery.outbox_id, alert.channel,
+                        extra=about(rule=alert.rule_id, channel=alert.channel))
         self._observer.sent(channel.name, asyncio.get_running_loop().time() - started,
                             (now - delivery.created).total_seconds())
         log.info("sent %s %s for rule %s to channel %s", alert.kind.replace("_", "-"),
@@ -220,8 +234,7 @@ class Deliverer:
             return False
         settings = self._channel_settings.get(alert.channel)
         to_digest = settings is not None and settings.digest is not None
-        await self._db(functools.partial(self._outbox.silence, claimed=True),
-                       delivery.outbox_id, silence, to_digest)
+        await self._db(self._outbox.silence_claimed, delivery, silence, to_digest)
         log.info("alert %s not sent: %s", delivery.outbox_id, silence.describe(),
                  extra=about(rule=alert.rule_id, channel=alert.channel))
         return True
@@ -244,12 +257,12 @@ class Deliverer:
             what = f"rule {rule_id}" if rule_id else f"channel {alert.channel}"
             reason = f"throttled: {what} sent {count} in {rate.period} (limit {rate})"
             if settings is not None and settings.digest is not None:
-                await self._db(self._outbox.hold, delivery.outbox_id, reason)
+                await self._db(self._outbox.hold, delivery, reason)
                 log.info("alert %s %s; it goes to the next digest", delivery.outbox_id, reason,
                          extra=about(rule=alert.rule_id, channel=alert.channel))
             else:
                 until = (first or now) + rate.period
-                await self._db(self._outbox.defer, delivery.outbox_id, reason, until)
+                await self._db(self._outbox.defer, delivery, reason, until)
                 log.info("alert %s %s; it waits until %s", delivery.outbox_id, reason,
                          until.strftime("%H:%M:%S"),
                          extra=about(rule=alert.rule_id, channel=alert.channel))
@@ -258,7 +271,7 @@ class Deliverer:
 
     async def _stop_channel(self, delivery: Delivery, error: ChannelError) -> str:
         name = delivery.alert.channel
-        await self._db(self._outbox.release, [delivery.outbox_id])
+        await self._db(self._outbox.release, [delivery])
         await self._db(self._outbox.set_failing, name, error.reason,
                        self._fingerprints.get(name, ""), self._clock())
         log.error("channel %s failed permanently: %s; its alerts wait until its settings"
@@ -270,35 +283,34 @@ class Deliverer:
                              retry_after: float | None) -> str:
         now = self._clock()
         if now - delivery.created >= self._settings.max_age:
-            await self._db(self._outbox.mark_failed, delivery.outbox_id, reason)
+            await self._db(self._outbox.mark_failed, delivery, reason)
             self._observer.gave_up(delivery.alert.channel)
             log.error("gave up on alert %s to channel %s after %d attempts: %s",
                       delivery.outbox_id, delivery.alert.channel, delivery.attempts, reason,
                       extra=about(rule=delivery.alert.rule_id, channel=delivery.alert.channel))
             return "failed"
         delay = retry_delay(delivery.attempts, retry_after)
-        await self._db(self._outbox.mark_retry, delivery.outbox_id, reason, now + delay)
+        await self._db(self._outbox.mark_retry, delivery, reason, now + delay)
         log.warning("alert %s to channel %s failed (attempt %d), retrying in %ds: %s",
                     delivery.outbox_id, delivery.alert.channel, delivery.attempts,
                     delay.total_seconds(), reason,
                     extra=about(rule=delivery.alert.rule_id, channel=delivery.alert.channel))
         return "retry"
 
-    async def _undropped(self, rows: list[tuple[int, Alert]]) -> list[tuple[int, Alert]]:
-        """Digest rows less those a ``drop`` silence added since they were held covers
-        (an alert already sent on its own stays listed: the silence came too late)."""
+    async def _drop_silenced(self, rows: list[tuple[int, Alert]]) -> int:
+        """Drop the digest rows a ``drop`` silence added since they were held covers; how
+        many (an alert already sent on its own stays listed: the silence came too late)."""
         silences = [s for s in await self._db(self._outbox.active_silences, self._clock())
                     if s.action == "drop"]
-        kept = []
+        dropped = 0
         for outbox_id, alert in rows:
             silence = silencing(silences, alert, self._clock())
-            # Not a row a delivery round is sending now (claimed=False): that send
-            # stands, and the row's story key with it.
-            if silence is None or not await self._db(
-                    functools.partial(self._outbox.silence, claimed=False), outbox_id,
-                    silence, True):
-                kept.append((outbox_id, alert))
-        return kept
+            # Only a waiting row: one a delivery round is sending now keeps that send,
+            # and its story key with it.
+            if silence is not None and await self._db(self._outbox.silence_waiting,
+                                                      outbox_id, silence, True):
+                dropped += 1
+        return dropped
 
     async def digest_due(self, name: str, schedule: BaseTrigger) -> bool:
         """Whether ``schedule`` fired since the channel's last digest (or its oldest item)."""
@@ -317,7 +329,9 @@ class Deliverer:
         if channel is None:
             return 0
         now = self._clock()
-        rows = await self._undropped(await self._db(self._outbox.digest_rows, name, now))
+        rows = await self._db(self._outbox.digest_rows, name, now)
+        if await self._drop_silenced(rows):  # their follow-ups stand in for them now
+            rows = await self._db(self._outbox.digest_rows, name, now)
         if not rows:
             return 0
         states = await self._db(self._outbox.channel_states)

@@ -6,7 +6,9 @@ The ``Daemon`` polls; this part sends what the polls filed:
   that filed alerts (``wake``); a wake during a round makes the round run again
   rather than queue a second job;
 - each channel's digest at its cron time, sent by one node only (a job lease in
-  the store: every node runs the schedule, the one holding the lease sends);
+  the store: every node runs the schedule, the one holding the lease sends, and
+  renews it until the digest is sent and marked so, however long that takes: a
+  node taking it after that finds nothing left to send);
 - channels a reload replaced, closed once no round or digest can be using them.
 
 It counts the jobs in flight (``in_flight``) so the daemon's stop can give a send
@@ -16,6 +18,7 @@ under way its grace period.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -26,6 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from monitor.channel_settings import ChannelSettings
 from monitor.channels.base import Channel
 from monitor.deliver import Deliverer, DeliveryReport
+from monitor.leases import renewing
 from monitor.logs import about
 from monitor.schedule import Jobs
 from monitor.store import Store
@@ -118,15 +122,28 @@ class Sending:
         """Send a digest unless another node is sending it (every node runs the schedule;
         the one that takes the job's lease sends, the next finds nothing left to send)."""
         job = f"digest:{name}"
-        if not await self._db(self._store.nodes.claim_job, job, self._node_id, self._clock(),
-                              self._lease):
+        if not await self._claim_job(job):
             log.info("digest for channel %s: another node is sending it", name,
                      extra=about(channel=name))
             return 0
         try:
-            return await self.deliverer.send_digest(name)
+            async with renewing(functools.partial(self._renew_job, job, name), self._lease,
+                                f"the digest for channel {name}"):
+                return await self.deliverer.send_digest(name)
         finally:
             await self._db(self._store.nodes.release_job, job, self._node_id)
+
+    async def _claim_job(self, job: str) -> bool:
+        """Take the job's lease, or renew it if this node holds it."""
+        claimed: bool = await self._db(self._store.nodes.claim_job, job, self._node_id,
+                                       self._clock(), self._lease)
+        return claimed
+
+    async def _renew_job(self, job: str, name: str) -> None:
+        if not await self._claim_job(job):
+            log.warning("digest for channel %s: its lease ran out while it was being sent"
+                        " (the database did not answer for cluster.lease); another node"
+                        " may send it too", name, extra=about(channel=name))
 
     # --- bookkeeping ---------------------------------------------------------------------
 

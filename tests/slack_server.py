@@ -14,7 +14,8 @@ test passing here does not fail on the real service for that reason.
 
 Every request is recorded (path, headers, parsed body). Failures are scripted:
 ``fail_next`` queues canned replies (status, headers, body, delay, trickle, drop)
-applied to the next requests, whatever their path. Use the ``slack_server``
+applied to the next requests, whatever their path; ``delay`` makes every answer
+wait (a slow Slack that still answers normally). Use the ``slack_server``
 fixture -- ``from tests.slack_server import slack_server_fixture  # noqa: F401``
 in a test module (importing it under another name than the fixture's keeps
 ruff's F811 quiet) -- or ``with SlackServer() as server:``.
@@ -117,6 +118,7 @@ class SlackServer:
         self.channels = channels  # when set, other channels are channel_not_found
         self.requests: list[SlackRequest] = []
         self._failures: deque[Canned] = deque()
+        self.delay = 0.0  # seconds every answer waits before it is sent
         self._lock = threading.Lock()
         self._messages = 0
         server = self
@@ -132,6 +134,7 @@ class SlackServer:
                 body = _parse(raw, self.headers.get("Content-Type", ""))
                 request = SlackRequest(self.path, dict(self.headers.items()), body, raw)
                 canned = server._record(request)
+                time.sleep(server.delay)
                 if canned is None:
                     canned = server._answer(request)
                 elif canned.delay:

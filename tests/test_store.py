@@ -124,13 +124,11 @@ def test_a_second_article_of_an_alerted_story_becomes_a_follow_up(store: Store) 
              planned("a3", (alert(), "story-1"), follow_ups="none")]
     outcome = store.save_batch(SourceState("wire", "u"), batch, NOW)
     assert outcome.alerts_created == 2
-    first, second = store.outbox.claim_due(NOW, 10, timedelta(minutes=5))
-    assert (first.alert.kind, second.alert.kind) == ("alert", "follow_up")
-    assert second.thread is None  # the parent is not sent yet
+    (first,) = store.outbox.claim_due(NOW, 10, timedelta(minutes=5))  # not its follow-up yet
+    assert first.alert.kind == "alert"
     store.outbox.mark_sent(first.outbox_id, NOW, "ts-1")
-    store.outbox.mark_retry(second.outbox_id, "x", NOW)
-    (again,) = store.outbox.claim_due(NOW, 10, timedelta(minutes=5))
-    assert again.thread == "ts-1"
+    (second,) = store.outbox.claim_due(NOW, 10, timedelta(minutes=5))
+    assert (second.alert.kind, second.thread) == ("follow_up", "ts-1")
 
 
 def test_source_state_round_trips_with_aware_utc_times(store: Store) -> None:
@@ -195,7 +193,7 @@ def test_a_sent_alert_is_never_claimed_again(store: Store) -> None:
 def test_a_retried_alert_waits_for_its_next_attempt(store: Store) -> None:
     store.save_batch(SourceState("wire", "u"), [planned("a1", (alert(), "s1"))], NOW)
     (delivery,) = store.outbox.claim_due(NOW, 10, timedelta(minutes=5))
-    store.outbox.mark_retry(delivery.outbox_id, "HTTP 500", NOW + timedelta(seconds=30))
+    store.outbox.mark_retry(delivery, "HTTP 500", NOW + timedelta(seconds=30))
     assert store.outbox.claim_due(NOW + timedelta(seconds=10), 10, timedelta(minutes=5)) == []
     assert len(store.outbox.claim_due(NOW + timedelta(seconds=31), 10, timedelta(minutes=5))) == 1
 
@@ -285,7 +283,7 @@ def test_a_long_backlog_in_one_channel_does_not_starve_another(store: Store) -> 
                for i in range(300)]
     store.save_batch(SourceState("wire", "u"), backlog, NOW)
     (head,) = store.outbox.claim_due(NOW, 1, timedelta(minutes=5))
-    store.outbox.mark_retry(head.outbox_id, "HTTP 503", NOW + timedelta(hours=1))
+    store.outbox.mark_retry(head, "HTTP 503", NOW + timedelta(hours=1))
     store.save_batch(SourceState("wire", "u"),
                      [planned("late", (alert(channel="up", story="late"), "late"))], NOW)
     claimed = store.outbox.claim_due(NOW, 5, timedelta(minutes=5))

@@ -141,7 +141,7 @@ def test_after_the_window_a_story_still_going_alerts_again_once(store: Store) ->
     assert rows[1:] == [("alert", "s1"), ("follow_up", "f:a3")]
     assert rows[0][0] == "alert"
     assert rows[0][1].startswith("s1#")  # the first window's alert gave the key up
-    first, second, _follow = store.outbox.claim_due(later, 10, timedelta(minutes=5))
+    first, second = store.outbox.claim_due(later, 10, timedelta(minutes=5))  # then the follow-up
     assert first.alert.key != second.alert.key  # not taken for a resend by any channel
 
 

@@ -1,45 +1,45 @@
 """Stage *outbox*: alerts as rows, and the queue operations on them.
 
-Alerts are filed in the transaction that stores their article (``file_alerts``).
-The unique (rule, dedupe key, channel) constraint decides duplicates; when an
-alert for the key exists already, the new one becomes a follow-up of it (per the
-channel's ``follow_ups`` policy). A rule's dedupe window bounds that: an alert
-planned longer than a window ago steps aside (its key becomes ``KEY#ID``, by a
-conditional update only one transaction can win), so the story's next article
-alerts anew and opens the next window. The constraint still decides, so neither a
-restart nor a second node alerts twice for one (rule, key, channel) and window.
+Alerts are filed in the transaction that stores their article
+(``monitor.store.filing``).
 
 Delivery takes rows with ``claim_due``: a conditional UPDATE that succeeds for one
 claimant only, with a lease, so several workers (or nodes) never send the same
-row, and a crash mid-send means a resend after the lease, never a loss. Rows of a
-channel are claimed in order: a row waiting for its retry holds back the rows
-behind it. ``held`` rows wait for the channel's digest; ``deferred`` rows wait
-for their throttle window (or their silence's end) and hold nothing back;
-``silenced`` rows were dropped by a silence and are kept as a record. A silence
-added after an alert was filed covers it too, when delivery reaches it
-(``Outbox.silence``).
+row, and a crash mid-send means a resend after the lease, never a loss. A claimant
+renews its leases while it sends (``renew``). The outcome of a send is recorded
+only under the claim that made it (``_held``), so a claimant whose lease ran out
+can never undo what the row's next claimant did; the one exception is a send that
+went out: it is recorded whoever holds the row, and the first one recorded stands.
+
+Rows of a channel are claimed in order: a row waiting for its retry holds back the
+rows behind it, and a follow-up waits for the alert it follows
+(``monitor.store.follow_ups``). ``held`` rows wait for the channel's digest;
+``deferred`` rows wait for their throttle window (or their silence's end) and hold
+nothing back; ``silenced`` rows were dropped by a silence and are kept as a record.
+A silence added after an alert was filed covers it too, when delivery or the
+digest reaches it (``silence_claimed``, ``silence_waiting``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, String, and_, cast, func, literal, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, func, literal, or_, select, update
+from sqlalchemy.sql import ColumnElement, FromClause
 
 from monitor.records import Alert, Delivery
-from monitor.silence import Silence, silencing
+from monitor.silence import Silence
+from monitor.store.follow_ups import Parent, followed, retired_key
 from monitor.store.schema import channel_state, outbox
 from monitor.store.silences import active_silences
 
 if TYPE_CHECKING:
-    from monitor.plan import PlannedAlert
     from monitor.store.store import Store
 
-Insert = Callable[[Any], Any]
 OPEN_STATUSES = ("pending", "sending", "deferred")
 UNSENT_STATUSES = (*OPEN_STATUSES, "held", "failed", "silenced")
 
@@ -61,100 +61,6 @@ class ChannelState:
     last_digest_at: datetime | None
 
 
-def file_alerts(
-    conn: Connection, insert: Insert, article_id: int | None,
-    planned: Sequence[PlannedAlert],
-    now: datetime,
-    active: Sequence[Silence],
-) -> int:
-    """Write an article's alerts (or follow-ups) in the caller's transaction; count new rows.
-
-    An alert one of the ``active`` silences covers is filed all the same, under the
-    silence's id (``monitor.silence`` says what becomes of it).
-    """
-    created = 0
-    for item in planned:
-        alert = item.alert
-        silence = silencing(active, alert, now)
-        if silence is not None and silence.action == "drop":
-            created += _record_dropped(conn, insert, article_id, item, silence, now)
-            continue
-        if item.window is not None:
-            _retire_expired(conn, alert.rule_id, item.dedupe_key, alert.channel,
-                            now - item.window)
-        row = {
-            "channel": alert.channel, "rule_id": alert.rule_id, "dedupe_key": item.dedupe_key,
-            "article_id": article_id, "payload": json.dumps(alert.to_json()),
-            "status": "held" if item.hold else "pending", "attempts": 0,
-            "next_attempt_at": now, "created_at": now, "kind": "alert",
-            "in_digest": item.in_digest,
-        }
-        if _insert_new(conn, insert, _held_by(row, silence)):
-            created += 1
-            continue
-        if item.follow_ups == "none":
-            continue
-        parent = conn.execute(
-            select(outbox.c.id).where(outbox.c.rule_id == alert.rule_id,
-                                      outbox.c.dedupe_key == item.dedupe_key,
-                                      outbox.c.channel == alert.channel)
-        ).scalar_one_or_none()
-        to_digest = item.follow_ups == "digest"
-        follow_up = replace(alert, kind="follow_up")
-        row.update(
-            dedupe_key=f"f:{alert.article_identity}", kind="follow_up", parent_id=parent,
-            payload=json.dumps(follow_up.to_json()),
-            status="held" if to_digest or item.hold else "pending",
-            in_digest=item.in_digest or to_digest,
-        )
-        created += _insert_new(conn, insert, _held_by(row, silence))
-    return created
-
-
-def _held_by(row: dict[str, Any], silence: Silence | None) -> dict[str, Any]:
-    """A row planned under a ``digest`` silence: into the digest, or due when it ends."""
-    if silence is None:
-        return row
-    held = {**row, "silence_id": silence.id, "last_error": f"silenced by {silence.describe()}"}
-    if row["in_digest"] or row["status"] == "held":
-        held.update(status="held", in_digest=True)
-    else:
-        held.update(status="deferred", next_attempt_at=silence.until)
-    return held
-
-
-def _record_dropped(conn: Connection, insert: Insert, article_id: int | None,
-                    item: PlannedAlert, silence: Silence, now: datetime) -> int:
-    """A row planned under a ``drop`` silence: kept as a record, never sent, and not
-    holding the story's dedupe key (the story may alert after the silence)."""
-    alert = item.alert
-    key = f"silenced:{silence.id}:{item.dedupe_key}:{alert.article_identity}"[:200]
-    return int(_insert_new(conn, insert, {
-        "channel": alert.channel, "rule_id": alert.rule_id, "dedupe_key": key,
-        "article_id": article_id, "payload": json.dumps(alert.to_json()),
-        "status": "silenced", "attempts": 0, "next_attempt_at": now, "created_at": now,
-        "kind": alert.kind, "in_digest": False, "silence_id": silence.id,
-        "last_error": f"dropped by {silence.describe()}",
-    }))
-
-
-def _retire_expired(conn: Connection, rule_id: str, key: str, channel: str,
-                    before: datetime) -> None:
-    """The key's alert, if planned before ``before``, gives the key up (``KEY#ID``)."""
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.rule_id == rule_id, outbox.c.dedupe_key == key,
-               outbox.c.channel == channel, outbox.c.kind == "alert",
-               outbox.c.created_at < before)
-        .values(dedupe_key=literal(f"{key}#") + cast(outbox.c.id, String))
-    )
-
-
-def _insert_new(conn: Connection, insert: Insert, row: dict[str, Any]) -> bool:
-    statement = insert(outbox).values(**row).on_conflict_do_nothing().returning(outbox.c.id)
-    return bool(conn.execute(statement).all())  # rowcount is -1 here on some drivers
-
-
 class Outbox:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -165,12 +71,10 @@ class Outbox:
         """Claim up to ``limit`` due rows per channel, in order within each channel.
 
         Each channel is read on its own, so a channel with a long backlog (down for
-        hours) never starves the others.
+        hours) never starves the others. A follow-up is claimed once the alert it
+        follows was sent (``monitor.store.follow_ups``); one behind an alert claimed in
+        this same call waits for the next call, which knows the alert's thread.
         """
-        due = or_(
-            and_(outbox.c.status.in_(("pending", "deferred")), outbox.c.next_attempt_at <= now),
-            and_(outbox.c.status == "sending", outbox.c.claimed_until < now),
-        )
         parent = outbox.alias("parent")
         claimed: list[Delivery] = []
         with self._store.transaction() as conn:
@@ -179,14 +83,14 @@ class Outbox:
             ).scalars().all()
             for channel in sorted(set(channels) - set(skip_channels)):
                 rows = conn.execute(
-                    select(outbox.c.id, outbox.c.status, outbox.c.next_attempt_at,
-                           outbox.c.claimed_until, outbox.c.payload, outbox.c.attempts,
-                           outbox.c.created_at, parent.c.remote_id.label("thread"))
-                    .outerjoin(parent, parent.c.id == outbox.c.parent_id)
+                    _with_parent(select(outbox.c.id, outbox.c.status, outbox.c.next_attempt_at,
+                                        outbox.c.claimed_until, outbox.c.payload,
+                                        outbox.c.created_at), parent)
                     .where(outbox.c.channel == channel, outbox.c.status.in_(OPEN_STATUSES))
                     .order_by(outbox.c.id)
                     .limit(limit)
                 ).all()
+                claimed_here: set[int] = set()
                 for row in rows:
                     is_due = (row.status in ("pending", "deferred")
                               and row.next_attempt_at <= now) or (
@@ -196,52 +100,83 @@ class Outbox:
                         if row.status == "deferred":  # throttled rows hold nothing back
                             continue
                         break  # keep the channel's order: nothing overtakes this row
-                    won = conn.execute(
-                        update(outbox).where(outbox.c.id == row.id, due)
+                    alert, follows = _following(conn, row)
+                    if follows is not None and follows.id in claimed_here:
+                        break  # its alert goes first; it goes in the next claim, threaded
+                    if follows is not None and not follows.sent:
+                        continue  # it waits with its alert (throttled, held, silenced)
+                    attempt = conn.execute(
+                        update(outbox).where(outbox.c.id == row.id, _due(now))
                         .values(status="sending", claimed_until=now + lease,
                                 attempts=outbox.c.attempts + 1)
-                    ).rowcount
-                    if won != 1:
+                        .returning(outbox.c.attempts)
+                    ).scalar_one_or_none()
+                    if attempt is None:
                         break  # another worker has this channel's head
-                    claimed.append(Delivery(int(row.id),
-                                            Alert.from_json(json.loads(row.payload)),
-                                            int(row.attempts) + 1, row.created_at, row.thread))
+                    claimed_here.add(int(row.id))
+                    claimed.append(Delivery(int(row.id), alert, int(attempt), row.created_at,
+                                            follows.remote_id if follows else None))
         return claimed
 
-    def mark_sent(self, outbox_id: int, now: datetime, remote_id: str | None = None) -> None:
+    def renew(self, claims: Collection[Delivery], now: datetime, lease: timedelta) -> int:
+        """Extend the lease of each of ``claims`` still held, from ``now``; how many were.
+
+        A send under way that outlasts its lease must not be taken over and sent again.
+        """
+        with self._store.transaction() as conn:
+            return sum(conn.execute(update(outbox).where(_held(claim))
+                                    .values(claimed_until=now + lease)).rowcount
+                       for claim in claims)
+
+    def mark_sent(self, outbox_id: int, now: datetime, remote_id: str | None = None) -> bool:
+        """Record a send, whoever holds the row now (the message went out); False if it was
+        recorded already. The first send recorded stands, with its remote id (the thread
+        its follow-ups reply in): a claimant whose lease expired mid-send and the one that
+        took the row over may both send it, and the second changes nothing.
+        """
         with self._store.transaction() as conn:
             channel = conn.execute(
-                update(outbox).where(outbox.c.id == outbox_id)
+                update(outbox).where(outbox.c.id == outbox_id, outbox.c.status != "sent")
                 .values(status="sent", sent_at=now, claimed_until=None, last_error=None,
                         remote_id=remote_id)
                 .returning(outbox.c.channel)
-            ).scalar_one()
+            ).scalar_one_or_none()
+            if channel is None:
+                return False
             self._touch_channel(conn, channel, last_sent_at=now)
+        return True
 
-    def mark_retry(self, outbox_id: int, error: str, next_attempt: datetime) -> None:
-        self._set(outbox_id, status="pending", next_attempt_at=next_attempt, claimed_until=None,
-                  last_error=error)
+    # Every other outcome of a send applies to a row only while ``claim`` still holds it:
+    # a claimant whose lease expired, and whose row was taken over (or sent) meanwhile,
+    # changes nothing. Each returns whether it applied.
 
-    def defer(self, outbox_id: int, reason: str, until: datetime) -> None:
+    def mark_retry(self, claim: Delivery, error: str, next_attempt: datetime) -> bool:
+        return self._settle(claim, status="pending", next_attempt_at=next_attempt,
+                            last_error=error)
+
+    def defer(self, claim: Delivery, reason: str, until: datetime) -> bool:
         """Throttled: due again at ``until``; the attempt does not count."""
-        self._set(outbox_id, status="deferred", next_attempt_at=until, claimed_until=None,
-                  last_error=reason, attempts=outbox.c.attempts - 1)
+        return self._settle(claim, status="deferred", next_attempt_at=until, last_error=reason,
+                            attempts=outbox.c.attempts - 1)
 
-    def hold(self, outbox_id: int, reason: str) -> None:
+    def hold(self, claim: Delivery, reason: str) -> bool:
         """Send this alert with the channel's next digest instead."""
-        self._set(outbox_id, status="held", in_digest=True, claimed_until=None,
-                  last_error=reason, attempts=outbox.c.attempts - 1)
+        return self._settle(claim, status="held", in_digest=True, last_error=reason,
+                            attempts=outbox.c.attempts - 1)
 
-    def release(self, outbox_ids: Collection[int]) -> None:
+    def mark_failed(self, claim: Delivery, error: str) -> bool:
+        """Given up: never sent. It gives up its story's key too, so the story's next
+        article alerts anew, and its waiting follow-ups stand in for it."""
+        return self._settle(claim, status="failed", last_error=error,
+                            dedupe_key=retired_key(outbox.c.dedupe_key, outbox.c.id))
+
+    def release(self, claims: Collection[Delivery]) -> None:
         """Give claimed rows back unsent (their channel stopped this round)."""
-        if not outbox_ids:
-            return
         with self._store.transaction() as conn:
-            conn.execute(
-                update(outbox).where(outbox.c.id.in_(list(outbox_ids)),
-                                     outbox.c.status == "sending")
-                .values(status="pending", claimed_until=None, attempts=outbox.c.attempts - 1)
-            )
+            for claim in claims:
+                conn.execute(update(outbox).where(_held(claim))
+                             .values(status="pending", claimed_until=None,
+                                     attempts=outbox.c.attempts - 1))
 
     def release_abandoned(self) -> int:
         """Single node: rows left ``sending`` by a previous run go back to the queue now.
@@ -260,47 +195,27 @@ class Outbox:
         with self._store.transaction() as conn:
             return active_silences(conn, now)
 
-    def silence(self, outbox_id: int, silence: Silence, to_digest: bool, *,
-                claimed: bool) -> bool:
-        """A row that a silence added after it was filed now covers: one this worker
-        has ``claimed`` for sending, or (``claimed`` False) one waiting (held, pending,
-        deferred). False if the row is not so (sent, settled, or being sent by a
-        delivery round meanwhile): it stays as it is.
+    def silence_claimed(self, claim: Delivery, silence: Silence, to_digest: bool) -> bool:
+        """A silence added after the row was filed covers it, now that ``claim`` holds it
+        for sending: the same outcome as filing it under the silence (``_silenced``). The
+        claim's attempt does not count. False if the claim was lost meanwhile."""
+        values = _silenced(claim.outbox_id, silence, to_digest)
+        return self._settle(claim, **values, attempts=outbox.c.attempts - 1)
 
-        The same outcome as filing it under the silence: ``drop`` records it as
-        ``silenced``, out of the digest, and gives up its dedupe key (the story may
-        alert after the silence); ``digest`` holds it for the channel's digest, or
-        until the silence ends on a channel without one. A claim's attempt does not
-        count.
-        """
-        values: dict[str, Any] = {"silence_id": silence.id, "claimed_until": None}
-        if claimed:  # the claim's attempt does not count
-            values["attempts"] = outbox.c.attempts - 1
-        if silence.action == "drop":
-            values.update(status="silenced", in_digest=False,
-                          last_error=f"dropped by {silence.describe()}",
-                          dedupe_key=func.substr(
-                              literal(f"silenced:{silence.id}:{outbox_id}:")
-                              + outbox.c.dedupe_key, 1, 200))
-        elif to_digest:
-            values.update(status="held", in_digest=True,
-                          last_error=f"silenced by {silence.describe()}")
-        else:
-            values.update(status="deferred", next_attempt_at=silence.until,
-                          last_error=f"silenced by {silence.describe()}")
+    def silence_waiting(self, outbox_id: int, silence: Silence, to_digest: bool) -> bool:
+        """The same for a row waiting (held, pending, deferred). False if it is not (sent,
+        settled, or being sent by a delivery round meanwhile): it stays as it is."""
         with self._store.transaction() as conn:
             return bool(conn.execute(
-                update(outbox).where(outbox.c.id == outbox_id, outbox.c.status.in_(
-                    ("sending",) if claimed else ("pending", "deferred", "held")))
-                .values(**values)
+                update(outbox).where(outbox.c.id == outbox_id,
+                                     outbox.c.status.in_(("pending", "deferred", "held")))
+                .values(**_silenced(outbox_id, silence, to_digest))
             ).rowcount)
 
-    def mark_failed(self, outbox_id: int, error: str) -> None:
-        self._set(outbox_id, status="failed", claimed_until=None, last_error=error)
-
-    def _set(self, outbox_id: int, **values: Any) -> None:
+    def _settle(self, claim: Delivery, **values: Any) -> bool:
         with self._store.transaction() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+            return bool(conn.execute(update(outbox).where(_held(claim))
+                                     .values(claimed_until=None, **values)).rowcount)
 
     # --- throttling and digests ----------------------------------------------------------
 
@@ -322,15 +237,28 @@ class Outbox:
         return int(count), first
 
     def digest_rows(self, channel: str, until: datetime) -> list[tuple[int, Alert]]:
+        """The alerts ``channel``'s digest lists now, in order.
+
+        A follow-up is listed once the alert it follows is out: sent, listed in an
+        earlier digest, or listed before it in this one; else it waits for a later
+        digest. One whose alert will never be sent stands in for it (its row rewritten:
+        ``monitor.store.follow_ups``).
+        """
+        parent = outbox.alias("parent")
+        listed: dict[int, Alert] = {}
         with self._store.transaction() as conn:
             rows = conn.execute(
-                select(outbox.c.id, outbox.c.payload)
+                _with_parent(select(outbox.c.id, outbox.c.payload), parent)
                 .where(outbox.c.channel == channel, outbox.c.in_digest.is_(True),
                        outbox.c.digested_at.is_(None), outbox.c.status != "failed",
                        outbox.c.created_at <= until)
                 .order_by(outbox.c.id)
             ).all()
-        return [(int(r.id), Alert.from_json(json.loads(r.payload))) for r in rows]
+            for row in rows:
+                alert, follows = _following(conn, row)
+                if follows is None or follows.sent or follows.digested or follows.id in listed:
+                    listed[int(row.id)] = alert
+        return list(listed.items())
 
     def oldest_digest_item(self, channel: str) -> datetime | None:
         with self._store.transaction() as conn:
@@ -402,3 +330,60 @@ class Outbox:
             ).all()
         return [(r[0], r[1], r[2]) for r in rows]
 
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(outbox.c.status.in_(("pending", "deferred")), outbox.c.next_attempt_at <= now),
+        and_(outbox.c.status == "sending", outbox.c.claimed_until < now),
+    )
+
+
+def _held(claim: Delivery) -> ColumnElement[bool]:
+    """The row is still being sent under ``claim``, not claimed again since its lease ran
+    out. Each claim counts one more attempt, and only the claim holding a row gives its
+    attempt back (a throttle, a silence, a release), so the count names the claim: a row
+    claimed again is never being sent with an earlier claim's count."""
+    return and_(outbox.c.id == claim.outbox_id, outbox.c.status == "sending",
+                outbox.c.attempts == claim.attempts)
+
+
+def _silenced(outbox_id: int, silence: Silence, to_digest: bool) -> dict[str, Any]:
+    """A row a silence added after it was filed now covers: the same outcome as filing it
+    under the silence. ``drop`` records it as ``silenced``, out of the digest, and gives
+    up its story's key (the story may alert after the silence; its waiting follow-ups
+    stand in for it); ``digest`` holds it for the channel's digest, or until the silence
+    ends on a channel without one."""
+    values: dict[str, Any] = {"silence_id": silence.id}
+    if silence.action == "drop":
+        values.update(status="silenced", in_digest=False,
+                      last_error=f"dropped by {silence.describe()}",
+                      dedupe_key=func.substr(literal(f"silenced:{silence.id}:{outbox_id}:")
+                                             + outbox.c.dedupe_key, 1, 200))
+    elif to_digest:
+        values.update(status="held", in_digest=True,
+                      last_error=f"silenced by {silence.describe()}")
+    else:
+        values.update(status="deferred", next_attempt_at=silence.until,
+                      last_error=f"silenced by {silence.describe()}")
+    return values
+
+
+def _with_parent(query: Select[Any], parent: FromClause) -> Select[Any]:
+    """``query`` with each row's kind and the state of the alert it follows, if any."""
+    return (query.add_columns(outbox.c.kind, outbox.c.parent_id,
+                              parent.c.status.label("parent_status"),
+                              parent.c.remote_id.label("parent_remote_id"),
+                              parent.c.digested_at.label("parent_digested_at"))
+            .outerjoin(parent, parent.c.id == outbox.c.parent_id))
+
+
+def _following(conn: Connection, row: Row[Any]) -> tuple[Alert, Parent | None]:
+    """A row read with ``_with_parent``: its alert as it goes out now, and the alert it
+    follows (``None``: it is an alert, or stands in for one)."""
+    alert = Alert.from_json(json.loads(row.payload))
+    if row.kind != "follow_up" or row.parent_id is None:
+        return alert, None
+    return followed(conn, int(row.id), alert,
+                    Parent(int(row.parent_id), row.parent_status, row.parent_remote_id,
+                           row.parent_digested_at is not None))

@@ -40,10 +40,11 @@ from monitor.errors import StoreError
 from monitor.identity import StoredArticle, link_key
 from monitor.plan import PlannedAlert
 from monitor.records import Article, Hit
+from monitor.store.filing import file_alerts
 from monitor.store.history import published_since, rows_since, stored_article
 from monitor.store.migrate import migrate
 from monitor.store.nodes import Nodes, names_among
-from monitor.store.outbox import Outbox, file_alerts
+from monitor.store.outbox import Outbox
 from monitor.store.recall import recall_articles, rules_matched
 from monitor.store.schema import article_aliases, articles, hits, sources
 from monitor.store.silences import Silences, active_silences
