@@ -35,6 +35,7 @@ class Received:
     data: bytes
     secure: bool
     authenticated: bool
+    peer: tuple[str, int]  # the client's address and port: one per SMTP connection
 
     @property
     def message(self) -> EmailMessage:
@@ -59,6 +60,12 @@ class Recorder:
     mail_reply: str | None = None
     data_reply: str | None = None
     fail_data: int = 0  # answer the next N messages with 451
+    quits: list[tuple[str, int]] = field(default_factory=list)  # peers that said QUIT
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        host, port = session.peer[:2]
+        self.quits.append((host, port))
+        return "221 Bye"
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
@@ -86,8 +93,9 @@ class Recorder:
         assert envelope.mail_from is not None
         assert server.transport is not None
         secure = server.transport.get_extra_info("ssl_object") is not None
+        host, port = session.peer[:2]
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), content,
-                                      secure, bool(session.authenticated)))
+                                      secure, bool(session.authenticated), (host, port)))
         return "250 Message accepted"
 
 

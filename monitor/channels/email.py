@@ -1,5 +1,12 @@
 """Channel *email*: one SMTP transaction per alert or digest (stage *deliver*'s endpoint).
 
+A connection is kept open for ``_KEEP_IDLE`` seconds after a message (at most
+``_MAX_PER_CONNECTION`` messages), so a burst of alerts costs one connect, TLS
+handshake and login, not one per alert. Before a kept connection carries a message
+it must answer RSET; one that does not (the server timed it out meanwhile) is
+dropped and a new one opened, so a message is never sent over a connection that
+may already be dead, and a failure during the send itself is never retried here.
+
 The message comes from ``email_message`` (where internet text is made safe for
 headers and HTML); this module moves it with aiosmtplib and turns every way an
 SMTP send can fail into a ``ChannelError`` of a known kind:
@@ -33,6 +40,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiosmtplib
@@ -47,7 +55,22 @@ from monitor.records import Alert, Digest
 log = logging.getLogger("newsmon.channels.email")
 
 _QUIT_GRACE = 2.0  # seconds at most for a polite QUIT after the message was accepted
+# Far below the 5 minutes RFC 5321 asks servers to wait, and below what busy relays
+# allow; long enough for the alerts one poll files.
+_KEEP_IDLE = 10.0
+_MAX_PER_CONNECTION = 100  # relays commonly cap messages per session about here
+_PROBE = 3.0  # seconds for a kept connection to answer RSET before a new one is opened
 _MAX_REPLY = 200  # characters of a server reply kept in a reason
+
+
+@dataclass(eq=False)
+class _Kept:
+    """An open, idle SMTP session and the task that will close it."""
+
+    smtp: aiosmtplib.SMTP
+    loop: asyncio.AbstractEventLoop
+    sent: int
+    closer: asyncio.Task[None] | None = None
 
 
 class EmailChannel:
@@ -60,6 +83,7 @@ class EmailChannel:
         self._settings = settings
         self._tls: ssl.SSLContext | None = None  # built on first use (reads files)
         self._local_hostname: str | None = None  # EHLO name, looked up on first use
+        self._kept: _Kept | None = None  # taken by one send at a time, given back after
 
     async def send(self, alert: Alert, thread: str | None = None) -> str | None:
         env = self._envelope()
@@ -87,7 +111,15 @@ class EmailChannel:
         await self._send(message.as_bytes(), env, str(message["Message-ID"]))
 
     async def close(self) -> None:
-        """Nothing to release: every send opens and closes its own connection."""
+        """Say QUIT on the kept connection, if there is one."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            if kept.closer is not None:
+                kept.closer.cancel()
+            if kept.loop is asyncio.get_running_loop():
+                await _quit(kept.smtp, kept.loop.time() + _QUIT_GRACE)
+            else:
+                _drop(kept.smtp, kept.smtp.transport)
 
     # -- transport ---------------------------------------------------------------------
 
@@ -107,8 +139,10 @@ class EmailChannel:
         smtp: aiosmtplib.SMTP | None = None
         try:
             async with asyncio.timeout_at(deadline):
-                smtp = await self._client(timeout)
-                await self._open(smtp)
+                smtp, sent_before = await self._reusable()
+                if smtp is None:
+                    smtp = await self._client(timeout)
+                    await self._open(smtp)
                 refused, _reply = await smtp.sendmail(env.sender, env.recipients, data)
         except BaseException as exc:
             if smtp is not None:
@@ -125,7 +159,48 @@ class EmailChannel:
                           for address, r in refused.items()),
                 extra=about(channel=self.name),
             )
-        await _quit(smtp, min(deadline, loop.time() + _QUIT_GRACE))
+        await self._keep(smtp, sent_before + 1, min(deadline, loop.time() + _QUIT_GRACE))
+
+    async def _reusable(self) -> tuple[aiosmtplib.SMTP | None, int]:
+        """The kept connection if it still answers, with its count of messages; or None."""
+        kept, self._kept = self._kept, None
+        if kept is None:
+            return None, 0
+        if kept.closer is not None:
+            kept.closer.cancel()
+        if kept.loop is not asyncio.get_running_loop():
+            _drop(kept.smtp, kept.smtp.transport)
+            return None, 0
+        try:
+            async with asyncio.timeout(_PROBE):
+                await kept.smtp.rset()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            _drop(kept.smtp, kept.smtp.transport)
+            return None, 0
+        return kept.smtp, kept.sent
+
+    async def _keep(self, smtp: aiosmtplib.SMTP, sent: int, until: float) -> None:
+        """Keep the connection for the next message, or QUIT it (full, or one is kept)."""
+        if self._kept is not None or sent >= _MAX_PER_CONNECTION or not smtp.is_connected:
+            await _quit(smtp, until)
+            return
+        kept = _Kept(smtp, asyncio.get_running_loop(), sent)
+        kept.closer = asyncio.create_task(self._close_when_idle(kept))
+        self._kept = kept
+
+    async def _close_when_idle(self, kept: _Kept) -> None:
+        try:
+            await asyncio.sleep(_KEEP_IDLE)
+        except asyncio.CancelledError:
+            # Cancelled by a send taking the connection (it is no longer kept), or by
+            # the event loop shutting down (it still is): then close it here.
+            if self._kept is kept:
+                self._kept = None
+                _drop(kept.smtp, kept.smtp.transport)
+            raise
+        if self._kept is kept:
+            self._kept = None
+            await _quit(kept.smtp, asyncio.get_running_loop().time() + _QUIT_GRACE)
 
     async def _client(self, timeout: float) -> aiosmtplib.SMTP:
         """An unconnected client for the configured server (TLS context, EHLO name ready)."""
