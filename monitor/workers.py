@@ -34,6 +34,7 @@ import pickle
 import signal
 import socket
 import struct
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -45,6 +46,7 @@ T = TypeVar("T")
 PRELOAD = ("monitor.parse", "monitor.extract", "trafilatura")
 
 _LENGTH = struct.Struct("!Q")  # each message: its length, then a pickle
+_START_RETRIES = (0.02, 0.1, 0.5)  # seconds between attempts to start a worker
 
 
 class JobTimeout(Exception):
@@ -149,11 +151,30 @@ class WorkerPool:
 
     def _start(self) -> tuple[BaseProcess, socket.socket]:
         ours, theirs = socket.socketpair()
-        process = self._context.Process(target=_serve, args=(theirs,), daemon=True,
-                                        name="newsmon-worker")
-        process.start()
-        theirs.close()  # only the worker holds its end: its death is our end of file
+        try:
+            process = self._start_process(theirs)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()  # only the worker holds its end: its death is our end of file
         return process, ours
+
+    def _start_process(self, theirs: socket.socket) -> BaseProcess:
+        # multiprocessing starts a new fork server only once it can reap the old one; a
+        # fork server killed a moment ago may not be reapable yet, and asking it for a
+        # worker is refused. Give the kernel a moment rather than losing the job.
+        for pause in (*_START_RETRIES, None):
+            process = self._context.Process(target=_serve, args=(theirs,), daemon=True,
+                                            name="newsmon-worker")
+            try:
+                process.start()
+                return process
+            except (OSError, EOFError):
+                if pause is None:
+                    raise
+                time.sleep(pause)
+        raise AssertionError("unreachable")
 
 
 async def _exchange(worker: _Worker, job: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
