@@ -39,9 +39,10 @@ class Observer:
 
     async def start(self, http: HttpSettings) -> None:
         if http.enabled:
-            self._endpoint = Endpoint(http.host, http.port,
-                                      {"/healthz": self._healthz, "/metrics": self._scrape})
-            await self._endpoint.start()
+            endpoint = Endpoint(http.host, http.port,
+                                {"/healthz": self._healthz, "/metrics": self._scrape})
+            await endpoint.start()
+            self._endpoint = endpoint  # only now has it a port to report
 
     async def stop(self) -> None:
         if self._endpoint is not None:
