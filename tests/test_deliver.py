@@ -255,3 +255,20 @@ def test_a_channel_is_paced(store: Store) -> None:
     gaps = [b - a for a, b in zip(desk.times, desk.times[1:], strict=False)]
     assert len(gaps) == 2
     assert all(gap >= 0.18 for gap in gaps)
+
+
+def test_a_rule_over_its_throttle_holds_back_no_other_rule_however_many_wait(
+    store: Store,
+) -> None:
+    """More throttled alerts than a claim reads (``delivery.batch``) wait for their window:
+    another rule's alert on the channel is sent all the same."""
+    clock = Clock()
+    desk = Recorder("desk")
+    batch = DeliverySettings().batch
+    file(store, clock, *[(n, make_alert(n), {}) for n in range(1, batch + 3)])
+    d = deliverer(store, clock, {"desk": desk}, throttles={"r1": Rate(2, timedelta(hours=1))})
+    deliver(d)
+    file(store, clock, (900, make_alert(900, rule="r2"), {}))
+    clock.now += timedelta(minutes=1)
+    deliver(d)
+    assert desk.titles == ["headline 1", "headline 2", "headline 900"]

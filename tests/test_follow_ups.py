@@ -245,3 +245,53 @@ def test_a_follow_up_standing_in_while_another_node_files_the_storys_new_alert_f
     store.close()
     assert (follow_up.alert.kind, follow_up.alert.article_title, follow_up.thread) == (
         "follow_up", "headline 2", "ts-3")
+
+
+def test_a_story_told_by_many_outlets_while_its_alert_waits_holds_back_no_other_story(
+    store: Store,
+) -> None:
+    """More follow-ups than a claim reads (``delivery.batch``) wait for their alert (a
+    silence defers it): the channel's other stories are sent all the same."""
+    clock = Clock()
+    desk = Recorder("desk")
+    store.silences.add("source", "wire", "digest", "", "me", clock.now,
+                       clock.now + timedelta(hours=1))
+    publish(store, clock, (1,), "desk")  # deferred until the silence ends
+    publish(store, clock, tuple(range(2, 2 + DeliverySettings().batch)), "desk",
+            source="observer")  # its follow-ups, from outlets the silence does not cover
+    publish(store, clock, (100,), "desk", source="observer", story="other")
+    asyncio.run(deliverer(store, clock, {"desk": desk}).deliver_due())
+    assert sent(desk) == [("alert", "headline 100", None)]
+
+
+def test_follow_ups_of_a_failed_alert_never_block_the_storys_new_alert_behind_them(
+    store: Store,
+) -> None:
+    """The alert failed (past ``delivery.max_age``) with more follow-ups waiting than a
+    claim reads; the story's next article, filed before the next round, alerts anew. The
+    follow-ups now follow that new alert, filed behind them: it must still go out, and
+    they after it, and the channel's other stories too, not wait for ever."""
+    clock = Clock()
+    down: dict[str, Any] = {"fail": True}
+
+    def outage(alert: Alert) -> ChannelError | None:
+        failing = down["fail"] and alert.article_title == "headline 1"
+        return ChannelError("desk", "HTTP 503", ChannelFailure.SERVER) if failing else None
+
+    desk = Recorder("desk", fail=outage)
+    d = deliverer(store, clock, {"desk": desk})
+    publish(store, clock, (1,), "desk")
+    asyncio.run(d.deliver_due())
+    clock.now += timedelta(hours=23)
+    follow_ups = tuple(range(2, 2 + DeliverySettings().batch))
+    publish(store, clock, follow_ups, "desk", source="observer")  # waiting behind it
+    clock.now += timedelta(hours=2)
+    assert asyncio.run(d.deliver_due()).failed == 1  # it gave the story up
+    down["fail"] = False
+    publish(store, clock, (100,), "desk", source="agency")  # the story alerts anew
+    publish(store, clock, (200,), "desk", source="agency", story="other")
+    for _ in range(3):  # rounds, delivery.interval apart
+        clock.now += timedelta(seconds=5)
+        asyncio.run(d.deliver_due())
+    assert sent(desk)[:2] == [("alert", "headline 100", None), ("alert", "headline 200", None)]
+    assert sent(desk)[2:] == [("follow_up", f"headline {n}", "ts-1") for n in follow_ups]

@@ -82,11 +82,14 @@ class Outbox:
                 select(outbox.c.channel).where(outbox.c.status.in_(OPEN_STATUSES)).distinct()
             ).scalars().all()
             for channel in sorted(set(channels) - set(skip_channels)):
+                # Rows that hold nothing back are left out here, not skipped below: however
+                # many wait, they must not fill the ``limit`` and starve the rows behind them.
                 rows = conn.execute(
                     _with_parent(select(outbox.c.id, outbox.c.status, outbox.c.next_attempt_at,
                                         outbox.c.claimed_until, outbox.c.payload,
                                         outbox.c.created_at), parent)
-                    .where(outbox.c.channel == channel, outbox.c.status.in_(OPEN_STATUSES))
+                    .where(outbox.c.channel == channel, outbox.c.status.in_(OPEN_STATUSES),
+                           _not_waiting(now, parent))
                     .order_by(outbox.c.id)
                     .limit(limit)
                 ).all()
@@ -336,6 +339,23 @@ def _due(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(outbox.c.status.in_(("pending", "deferred")), outbox.c.next_attempt_at <= now),
         and_(outbox.c.status == "sending", outbox.c.claimed_until < now),
+    )
+
+
+def _not_waiting(now: datetime, parent: FromClause) -> ColumnElement[bool]:
+    """Not a row that waits without holding its channel back, and that the claim could
+    only skip: a throttled (``deferred``) row not due yet, or a follow-up whose alert is
+    still to be sent and is not among the rows read before it (held for the digest,
+    deferred and not due, or filed after it: a follow-up made to follow the story's new
+    alert). Read with ``_with_parent``. A follow-up whose alert is read before it stays:
+    the claim stops there, and it goes in the next claim, threaded."""
+    parent_first = and_(parent.c.id < outbox.c.id, or_(
+        parent.c.status.in_(("pending", "sending")),
+        and_(parent.c.status == "deferred", parent.c.next_attempt_at <= now)))
+    return and_(
+        or_(outbox.c.status != "deferred", outbox.c.next_attempt_at <= now),
+        or_(outbox.c.kind != "follow_up", parent.c.status.is_(None),
+            parent.c.status.not_in(("pending", "sending", "deferred", "held")), parent_first),
     )
 
 
