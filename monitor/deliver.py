@@ -151,11 +151,20 @@ class Deliverer:
                 by_channel.setdefault(delivery.alert.channel, []).append(delivery)
             async with renewing(functools.partial(self._renew, batch), self._settings.lease,
                                 "alerts being sent"):
+                # Every channel's sends end before the leases stop being renewed: one
+                # channel's error (the database failing under it) must not leave the
+                # others sending on, unrenewed, for another node to send again.
                 results = await asyncio.gather(
                     *(self._deliver_channel(name, items, silences)
-                      for name, items in by_channel.items())
+                      for name, items in by_channel.items()),
+                    return_exceptions=True,
                 )
-            for name, outcome in zip(by_channel, results, strict=True):
+            outcomes: list[dict[str, int]] = []
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+                outcomes.append(result)
+            for name, outcome in zip(by_channel, outcomes, strict=True):
                 for key in totals:
                     totals[key] += outcome[key]
                 if outcome["stopped"]:  # its head failed: leave the rest for a later round

@@ -12,8 +12,9 @@ Slack is a real HTTP server that answers slowly.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -204,3 +205,36 @@ def test_a_digest_outlasting_its_job_lease_is_sent_by_one_node_only(
     assert len(slack_server.posts) == 1
     assert statuses(store) == {"sent": 1}
 
+
+
+def test_a_channel_whose_round_breaks_leaves_no_other_channel_sending_without_its_lease(
+    store: Store, other: Store,
+) -> None:
+    """The database fails under one channel's round (recording a send); the round ends
+    only once the other channel's slow send is done, its lease renewed meanwhile, so no
+    other node takes that row over and sends it again."""
+    file(store, Clock(), (1, make_alert(1, "slow"), {}), (2, make_alert(2, "fast"), {}))
+    slow, fast, again = Gated(), Recorder("fast"), Recorder("slow")
+    slow.name = "slow"
+    settings = DeliverySettings(lease=SHORT)
+
+    async def flaky_db(function: Callable[..., Any], *args: Any) -> Any:
+        if function == store.outbox.mark_sent and args[0] == 2:
+            raise sa.exc.OperationalError("UPDATE outbox", {}, Exception("server closed"))
+        return function(*args)
+
+    async def two_nodes() -> int:
+        first = asyncio.create_task(Deliverer(
+            store.outbox, flaky_db, {"slow": slow, "fast": fast}, {}, {}, settings, now,
+        ).deliver_due())
+        await slow.started.wait()
+        await asyncio.sleep(SHORT.total_seconds() * 4 / 3)  # the lease it took has run out
+        second = await Deliverer(other.outbox, direct, {"slow": again}, {}, {}, settings,
+                                 now).deliver_due()
+        slow.go.set()
+        with pytest.raises(sa.exc.OperationalError):
+            await first
+        return second.sent
+
+    assert asyncio.run(two_nodes()) == 0
+    assert (len(slow.sent), len(again.sent)) == (1, 0)
