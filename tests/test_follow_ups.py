@@ -295,3 +295,33 @@ def test_follow_ups_of_a_failed_alert_never_block_the_storys_new_alert_behind_th
         asyncio.run(d.deliver_due())
     assert sent(desk)[:2] == [("alert", "headline 100", None), ("alert", "headline 200", None)]
     assert sent(desk)[2:] == [("follow_up", f"headline {n}", "ts-1") for n in follow_ups]
+
+
+def test_an_article_filed_as_the_storys_alert_gives_it_up_becomes_its_alert(
+    postgres_url: str,
+) -> None:
+    """Node one files a story's second article: its alert is refused, the story's key
+    being held; before it reads which alert holds the key, node two records that alert
+    failed (the key given up). The article is then the story's alert, not a follow-up of
+    nothing, sent unthreaded as a follow-up to a reader who never got the alert."""
+    store, other = Store(postgres_url).open(), Store(postgres_url).open()
+    clock = Clock()
+    publish(store, clock, (1,), "desk")
+    (failing,) = other.outbox.claim_due(clock.now, 10, timedelta(minutes=5))
+
+    def fail_it_meanwhile(conn: Any, cursor: Any, statement: str, parameters: Any,
+                          *args: Any) -> None:
+        if (statement.startswith("INSERT INTO outbox") and parameters["dedupe_key"] == "st"
+                and not failed):  # article 2's alert, refused
+            failed.append(other.outbox.mark_failed(failing, "HTTP 503"))
+
+    failed: list[bool] = []
+
+    sa.event.listen(store.engine, "after_cursor_execute", fail_it_meanwhile)
+    publish(store, clock, (2,), "desk", source="observer")
+    claimed = store.outbox.claim_due(clock.now, 10, timedelta(minutes=5))
+    store.close()
+    other.close()
+    assert failed == [True]
+    assert [(c.alert.kind, c.alert.article_title, c.thread) for c in claimed] == [
+        ("alert", "headline 2", None)]

@@ -63,16 +63,13 @@ def file_alerts(
             "next_attempt_at": now, "created_at": now, "kind": "alert",
             "in_digest": item.in_digest,
         }
-        if _insert_new(conn, insert, _held_by(row, silence)):
+        filed, parent = _file_alert(conn, insert, _held_by(row, silence),
+                                    follows=item.follow_ups != "none")
+        if filed:
             created += 1
             continue
         if item.follow_ups == "none":
             continue
-        parent = conn.execute(
-            select(outbox.c.id).where(outbox.c.rule_id == alert.rule_id,
-                                      outbox.c.dedupe_key == item.dedupe_key,
-                                      outbox.c.channel == alert.channel)
-        ).scalar_one_or_none()
         to_digest = item.follow_ups == "digest"
         follow_up = replace(alert, kind="follow_up")
         row.update(
@@ -83,6 +80,31 @@ def file_alerts(
         )
         created += _insert_new(conn, insert, _held_by(row, silence))
     return created
+
+
+def _file_alert(conn: Connection, insert: Insert, row: dict[str, Any], *,
+                follows: bool) -> tuple[bool, int | None]:
+    """File ``row`` as its story's alert: whether it was, else (``follows``) the id of the
+    alert that holds the story's key.
+
+    On PostgreSQL that alert may give the key up (fail, be dropped by a silence) on
+    another node between the refused insert and the look-up: the key is free then, and
+    the row is the story's alert after all, not a follow-up of nothing.
+    """
+    holder: int | None = None
+    for _attempt in range(3):
+        if _insert_new(conn, insert, row):
+            return True, None
+        if not follows:
+            break
+        holder = conn.execute(
+            select(outbox.c.id).where(outbox.c.rule_id == row["rule_id"],
+                                      outbox.c.dedupe_key == row["dedupe_key"],
+                                      outbox.c.channel == row["channel"])
+        ).scalar_one_or_none()
+        if holder is not None:
+            break
+    return False, holder
 
 
 def _held_by(row: dict[str, Any], silence: Silence | None) -> dict[str, Any]:
