@@ -9,6 +9,7 @@ The ``Recorder`` refuses chosen recipients, MAIL FROM or DATA on request, and
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -61,6 +62,17 @@ class Recorder:
     data_reply: str | None = None
     fail_data: int = 0  # answer the next N messages with 451
     quits: list[tuple[str, int]] = field(default_factory=list)  # peers that said QUIT
+    rset_delay: float = 0.0  # seconds before answering RSET
+    hung_up_in_rset: list[tuple[str, int]] = field(default_factory=list)
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        try:
+            await asyncio.sleep(self.rset_delay)
+        except asyncio.CancelledError:  # aiosmtpd cancels the session when the client hangs up
+            host, port = session.peer[:2]
+            self.hung_up_in_rset.append((host, port))
+            raise
+        return "250 OK"
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         host, port = session.peer[:2]

@@ -14,6 +14,7 @@ import pytest
 
 from monitor.channels import email as email_channel
 from monitor.channels.email import EmailChannel
+from monitor.errors import ChannelError, ChannelFailure
 from monitor.records import Digest
 from tests.smtp_server import MailServerFactory
 from tests.smtp_server import mail_server as mail_server
@@ -134,3 +135,26 @@ def test_a_kept_connection_is_closed_when_the_event_loop_ends_without_close(
     while time.monotonic() < deadline and server.recorder.quits:
         time.sleep(0.05)  # no QUIT is owed: the connection is dropped, not reused
     assert server.recorder.quits == []
+
+
+def test_a_send_whose_deadline_ends_while_the_kept_connection_is_checked_closes_it(
+    mail_server: MailServerFactory,
+) -> None:
+    server = mail_server()
+    server.recorder.rset_delay = 30  # the check outlasts the send's whole deadline
+    channel = EmailChannel("desk-email", make_settings(server.port, timeout="1s"))
+
+    async def second_send_times_out() -> ChannelError:
+        await channel.send(make_alert(story_id="s1"))
+        with pytest.raises(ChannelError) as caught:
+            await channel.send(make_alert(story_id="s2"))
+        for _ in range(40):  # the server notices the hang-up (not a timing assertion)
+            if server.recorder.hung_up_in_rset:
+                break
+            await asyncio.sleep(0.05)
+        return caught.value
+
+    error = asyncio.run(second_send_times_out())
+
+    assert error.kind == ChannelFailure.TIMEOUT
+    assert server.recorder.hung_up_in_rset == [server.received[0].peer]

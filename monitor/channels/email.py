@@ -177,6 +177,9 @@ class EmailChannel:
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             _drop(kept.smtp, kept.smtp.transport)
             return None, 0
+        except BaseException:  # the send's deadline, or a stop: it is no longer kept
+            _drop(kept.smtp, kept.smtp.transport)
+            raise
         return kept.smtp, kept.sent
 
     async def _keep(self, smtp: aiosmtplib.SMTP, sent: int, until: float) -> None:
