@@ -150,30 +150,29 @@ class WorkerPool:
         await _stop([worker])
 
     def _start(self) -> tuple[BaseProcess, socket.socket]:
-        ours, theirs = socket.socketpair()
-        try:
-            process = self._start_process(theirs)
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()  # only the worker holds its end: its death is our end of file
-        return process, ours
-
-    def _start_process(self, theirs: socket.socket) -> BaseProcess:
         # multiprocessing starts a new fork server only once it can reap the old one; a
         # fork server killed a moment ago may not be reapable yet, and asking it for a
-        # worker is refused. Give the kernel a moment rather than losing the job.
+        # worker is refused. Give the kernel a moment rather than losing the job. Each
+        # attempt has its own socket pair: a worker forked by an attempt that then
+        # failed must not share a socket with the next one.
         for pause in (*_START_RETRIES, None):
+            ours, theirs = socket.socketpair()
             process = self._context.Process(target=_serve, args=(theirs,), daemon=True,
                                             name="newsmon-worker")
             try:
                 process.start()
-                return process
             except (OSError, EOFError):
+                ours.close()
                 if pause is None:
                     raise
                 time.sleep(pause)
+                continue
+            except BaseException:
+                ours.close()
+                raise
+            finally:
+                theirs.close()  # only the worker holds its end: its death is our end of file
+            return process, ours
         raise AssertionError("unreachable")
 
 
