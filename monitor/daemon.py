@@ -26,11 +26,13 @@ from typing import Any, TypeVar
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor.batched import Batched
 from monitor.channels.base import Channel
 from monitor.config import Settings, SourceSettings
 from monitor.deliver import Deliverer, DeliveryReport
 from monitor.fetch import PAGE_TYPES, Fetcher
 from monitor.fulltext import PageReader
+from monitor.identity import StoredArticle
 from monitor.logs import about
 from monitor.match.matcher import Matcher
 from monitor.observe.healthz import Health, HealthFacts
@@ -43,6 +45,7 @@ from monitor.rules.model import RuleSet
 from monitor.schedule import Jobs
 from monitor.sending import Sending
 from monitor.store import SourceState, Store
+from monitor.store.recall import Recall
 from monitor.stories import StoryIndex, StorySettings
 from monitor.stories.shared import SharedStories
 from monitor.workers import WorkerPool
@@ -109,6 +112,8 @@ class Daemon:
             self.settings.source_interval, self.poll, settings.fetch.concurrency, clock,
             self._polled)
         self._storing = asyncio.Lock()  # one for every poll context (they change at reload)
+        self._recall: Batched[Recall, list[StoredArticle]] = Batched(
+            functools.partial(self.db, store.recall_many))
         self._alerts_filed: asyncio.Event | None = None  # set by polls during run_once
         self._context = self._poll_context(rules)
         self._sending = Sending(self._build_deliverer(rules, channels), channels, store, self.db,
@@ -137,6 +142,7 @@ class Daemon:
             parse_deadline=self.settings.parse.deadline,
             pages=self._pages,
             storing=self._storing,
+            recall=self._recall,
         )
 
     def _build_deliverer(self, rules: RuleSet, channels: Mapping[str, Channel]) -> Deliverer:
@@ -174,6 +180,7 @@ class Daemon:
                 await self._poller.leave()
             except Exception:  # the database is away: the leases expire instead
                 log.exception("node %s: could not leave cleanly", self.node.id)
+        await self._recall.finish()  # of polls cancelled as they waited for it
         await self._sending.close()
         await self._workers.close()
         await self.db(self.store.close)

@@ -116,8 +116,9 @@ class Fetcher:
         seen = {url}
         current = url
         # A source configured with a private address is the user's choice; a public
-        # source redirecting into the local network is not.
-        private_ok = allow_private or await _is_private(url)
+        # source redirecting into the local network is not. Asked at the first redirect:
+        # resolving the host for every poll was a DNS lookup per poll, besides httpx's.
+        private_ok: bool | None = allow_private or None
         for _ in range(self._settings.max_redirects + 1):
             host = urlsplit(current).hostname or ""
             limit = self._hosts.setdefault(host, asyncio.Semaphore(self._settings.per_host))
@@ -131,6 +132,8 @@ class Fetcher:
             if urlsplit(target).scheme not in ("http", "https"):
                 raise FetchError(source, url, f"refused a redirect to {target}: only http(s)",
                                  FetchFailure.REFUSED)
+            if private_ok is None:
+                private_ok = await _is_private(url)
             if not private_ok and await _is_private(target):
                 raise FetchError(source, url, f"refused a redirect into a private network"
                                  f" ({target}); set allow_private = true to permit it",

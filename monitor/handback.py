@@ -4,8 +4,8 @@ Every poll ends by giving its source back (``Nodes.release_all``: the lease ends
 the next due time is set) and, most of the time, by saving the source's new state:
 a poll answered 304 changes nothing else. One transaction per source was most of
 what a cycle of unchanged feeds cost, so the polls that end while a write is under
-way wait for it and go together into the next one (a group commit): alone, a poll
-is written at once; a thousand ending together share a few transactions.
+way wait for it and go together into the next one (a group commit, ``batched.py``):
+alone, a poll is written at once; a thousand ending together share a few transactions.
 
 A poll's ``give_back`` returns once its write is committed, with whether this node
 still held the source's lease. A poll cancelled while it waits is written all the
@@ -14,13 +14,13 @@ same: its outcome is known, and its source is due again on time.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from monitor.batched import Batched
 from monitor.store import SourceState, Store
 
 log = logging.getLogger("newsmon.schedule")
@@ -43,41 +43,18 @@ class Handback:
         self._node_id = node_id
         self._store = store
         self._db = db
-        self._waiting: list[tuple[Polled, asyncio.Future[bool]]] = []
-        self._writing: asyncio.Task[None] | None = None
+        self._batched: Batched[Polled, bool] = Batched(self._write)
 
     async def give_back(self, polled: Polled) -> bool:
         """Give ``polled`` back (with its state); whether this node still held it."""
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((polled, done))
-        if self._writing is None or self._writing.done():
-            self._writing = asyncio.create_task(self._write())
-        return await done
+        return await self._batched(polled)
 
     async def finish(self) -> None:
         """Wait for the writes under way (before the node leaves)."""
-        if self._writing is not None:
-            await asyncio.gather(self._writing, return_exceptions=True)
+        await self._batched.finish()
 
-    async def _write(self) -> None:
-        batch: list[tuple[Polled, asyncio.Future[bool]]] = []
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    held = await self._db(
-                        self._store.nodes.release_all, self._node_id,
-                        {polled.name: polled.due_at for polled, _ in batch},
-                        [polled.state for polled, _ in batch if polled.state is not None])
-                except Exception as exc:  # each poll says so, naming its source
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                    continue
-                for polled, done in batch:
-                    if not done.done():
-                        done.set_result(polled.name in held)
-                batch = []
-        finally:  # cancelled (the loop is closing): nobody is left waiting forever
-            for _, done in [*batch, *self._waiting]:
-                done.cancel()
+    async def _write(self, batch: list[Polled]) -> list[bool]:
+        held = await self._db(self._store.nodes.release_all, self._node_id,
+                              {polled.name: polled.due_at for polled in batch},
+                              [polled.state for polled in batch if polled.state is not None])
+        return [polled.name in held for polled in batch]

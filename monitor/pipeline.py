@@ -20,13 +20,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor import health
+from monitor.batched import Batched
 from monitor.config import HealthSettings, SourceSettings
 from monitor.durations import describe
 from monitor.entry_texts import needs_text, normalise_batch, normalise_fully
 from monitor.errors import FetchError, ParseError, SourceError
 from monitor.fetch import Fetcher, Validators
 from monitor.fulltext import PageReader
-from monitor.identity import Recognised, recognise
+from monitor.identity import Recognised, StoredArticle, recognise
 from monitor.logs import about
 from monitor.match.matcher import Matcher
 from monitor.parse import parse_feed
@@ -34,6 +35,7 @@ from monitor.parse.discover import discover_feed_url
 from monitor.plan import PlannedAlert, Planner
 from monitor.records import Article, FetchResult, Hit, ParsedFeed
 from monitor.store import NewArticle, SourceState, Store
+from monitor.store.recall import Recall
 from monitor.stories.shared import SharedStories, StoryTurn
 from monitor.workers import JobTimeout, WorkerLost, WorkerPool
 
@@ -41,6 +43,7 @@ log = logging.getLogger("newsmon.poll")
 
 MAX_BACKOFF = timedelta(hours=6)
 DbRunner = Callable[..., Awaitable[Any]]
+Recaller = Callable[[Recall], Awaitable[list[StoredArticle]]]
 Hits = tuple[Hit, ...]
 
 
@@ -61,6 +64,9 @@ class PollContext:
     workers: WorkerPool  # parsing runs here, off the event loop, under parse_deadline
     parse_deadline: timedelta
     pages: PageReader  # full text of new articles for sources that ask for it
+    # The stored articles a source's fetched ones may be, asked for with the other polls
+    # asking meanwhile, in one transaction (``batched.py``, ``Store.recall_many``).
+    recall: Batched[Recall, list[StoredArticle]]
     # Held from recognising a poll's new articles to storing them, so two sources that
     # carry one article at the same moment are seen one after the other (one process).
     storing: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -119,10 +125,10 @@ async def poll_source(
     normalised = normalise_batch(source.name, feed.entries, now, source.identity,
                                  state.entry_texts)
     articles = normalised.articles
-    items = await _recognise(ctx.db, ctx.store, source, articles)
+    items = await _recognise(ctx.recall, source, articles)
     if needs_text(normalised, items):
         articles = normalise_fully(source.name, feed.entries, now, source.identity)
-        items = await _recognise(ctx.db, ctx.store, source, articles)
+        items = await _recognise(ctx.recall, source, articles)
     state = replace(state, entry_texts=normalised.entry_texts)
     batch = await _updates(ctx, source, [i for i in items if i.status == "updated"], now,
                            max_age)
@@ -157,11 +163,23 @@ async def poll_source(
                                  for hit in item.hits))
 
 
-async def _recognise(db: DbRunner, store: Store, source: SourceSettings,
+async def _recognise(recall: Recaller, source: SourceSettings,
                      articles: list[Article]) -> list[Recognised]:
     """What the store has of the source's articles: new, as they are, edited, or copied."""
-    stored = await db(store.recall, source.name, articles)
+    stored = await recall((source.name, articles))
     return recognise(articles, stored, source.identity)
+
+
+def _recall_in_turn(ctx: PollContext, turn: StoryTurn) -> Recaller:
+    """Within a story turn, the recall of one poll: with the other polls' on one node;
+    on the turn's own thread where other nodes wait for the turn to end."""
+    if not turn.locked:
+        return ctx.recall
+
+    async def alone(asked: Recall) -> list[StoredArticle]:
+        return list(await turn.db(ctx.store.recall, *asked))
+
+    return alone
 
 
 async def _new(
@@ -181,7 +199,7 @@ async def _new(
         return [], []
     hits = {article.identity: found for article, found in fresh}
     articles = [article for article, _ in fresh]
-    again = await _recognise(turn.db, ctx.store, source, articles)
+    again = await _recognise(_recall_in_turn(ctx, turn), source, articles)
     aliases = [(item.alias, item.article.identity) for item in again if item.alias]
     batch = [_copy(item) for item in again if item.status == "duplicate"]
     for item in sorted((i for i in again if i.status == "new"), key=lambda i: i.article.when):

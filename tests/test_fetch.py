@@ -214,3 +214,35 @@ def test_requests_to_one_host_are_limited(feed_server: FeedServer) -> None:
 
     asyncio.run(go())
     assert feed_server.max_active == 2
+
+
+def test_a_feed_that_is_not_redirected_is_fetched_without_a_dns_lookup_of_its_own(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whether a source's own address is private matters only once it redirects: a poll
+    that is answered at once costs no lookup besides the connection's (none at all on a
+    kept-alive connection)."""
+    port = feed_server.base.rsplit(":", 1)[1]
+    url = urlsplit(feed_server.serve("/feed", RSS, etag='"v1"'))._replace(
+        netloc=f"localhost:{port}").geturl()
+    looked_up: list[str] = []
+
+    async def go() -> list[FetchResult]:
+        loop = asyncio.get_running_loop()
+        resolve = loop.getaddrinfo
+
+        async def counting(host: Any, *args: Any, **kwargs: Any) -> Any:
+            looked_up.append(host.decode() if isinstance(host, bytes) else host)
+            return await resolve(host, *args, **kwargs)
+
+        monkeypatch.setattr(loop, "getaddrinfo", counting)
+        settings = FetchSettings()
+        async with build_client(settings) as client:
+            fetcher = Fetcher(client, settings)
+            return [await fetcher.fetch("src", url, Validators()),
+                    await fetcher.fetch("src", url, Validators(etag='"v1"'))]
+
+    first, second = asyncio.run(go())
+    assert first.body == RSS
+    assert second.not_modified
+    assert looked_up == ["localhost"]  # the one connection's, kept alive for the second

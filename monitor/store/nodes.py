@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     String,
     and_,
     any_,
@@ -41,10 +42,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from monitor.store.lists import among, as_parameter
 from monitor.store.schema import job_leases, nodes, sources
 
 if TYPE_CHECKING:
-    from monitor.store.store import SourceState, Store
+    from monitor.store.states import SourceState
+    from monitor.store.store import Store
 
 FORGET_DEAD_NODES = timedelta(days=1)
 
@@ -209,20 +212,15 @@ class Nodes:
         """``release`` many sources in one transaction (``due``: each one's next due
         time), saving ``states`` first (polls that changed nothing but their source's
         state). Returns the names whose lease this node still held."""
+        postgresql = not self._store.single_node
         with self._store.transaction() as conn:
-            held = _lock_in_order(conn, and_(self._among(due), sources.c.lease_owner == node_id))
+            held = [str(name) for name in conn.execute(
+                self._store.statement("held among", lambda: _held_among(postgresql)),
+                {"names": as_parameter(list(due), postgresql), "node": node_id}).scalars()]
             self._store.write_states(conn, states)  # before: the backoff below reads them
             if held:
-                due_at = bindparam("due_at", type_=sources.c.due_at.type)
-                backoff_ends = and_(sources.c.consecutive_failures > 0,
-                                    sources.c.next_poll_at > due_at)
-                conn.execute(
-                    update(sources).where(sources.c.name == bindparam("source"),
-                                          sources.c.lease_owner == node_id)
-                    .values(lease_owner=None, lease_until=None, last_node=node_id,
-                            due_at=case((backoff_ends, sources.c.next_poll_at), else_=due_at)),
-                    [{"source": name, "due_at": due[name]} for name in held],
-                )
+                conn.execute(_RELEASE, [{"source": name, "node": node_id, "due_at": due[name]}
+                                        for name in held])
         return set(held)
 
     # --- job leases -----------------------------------------------------------------------
@@ -255,6 +253,27 @@ def names_among(single_node: bool, names: Collection[str]) -> ColumnElement[bool
     if single_node:
         return sources.c.name.in_(list(names))
     return sources.c.name == any_(bindparam("names", list(names), type_=ARRAY(String)))
+
+
+def _held_among(postgresql: bool) -> Select[tuple[str]]:
+    """Of the sources named ``names``, those the node ``node`` holds, locked in name
+    order (built once: ``Store.statement``)."""
+    return (select(sources.c.name)
+            .where(among(sources.c.name, "names", postgresql),
+                   sources.c.lease_owner == bindparam("node"))
+            .order_by(sources.c.name).with_for_update())
+
+
+_DUE_AT = bindparam("due_at", type_=sources.c.due_at.type)
+# A source given back: due again at its time, or when its backoff ends if that is later.
+_RELEASE = (
+    update(sources)
+    .where(sources.c.name == bindparam("source"), sources.c.lease_owner == bindparam("node"))
+    .values(lease_owner=None, lease_until=None, last_node=bindparam("node"),
+            due_at=case((and_(sources.c.consecutive_failures > 0,
+                              sources.c.next_poll_at > _DUE_AT), sources.c.next_poll_at),
+                        else_=_DUE_AT))
+)
 
 
 def _lock_in_order(conn: Connection, which: ColumnElement[bool]) -> list[str]:

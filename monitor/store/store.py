@@ -11,18 +11,18 @@ The outbox's queries live beside it in ``outbox.py`` (``store.outbox``).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import TypeVar, cast
 
 from sqlalchemy import (
     Connection,
     Engine,
-    RowMapping,
     Table,
     and_,
     case,
@@ -45,45 +45,13 @@ from monitor.store.history import published_since, rows_since, stored_article
 from monitor.store.migrate import migrate
 from monitor.store.nodes import Nodes, names_among
 from monitor.store.outbox import Outbox
-from monitor.store.recall import recall_articles, rules_matched
+from monitor.store.recall import Recall, recall_many, rules_matched
 from monitor.store.schema import article_aliases, articles, hits, sources
 from monitor.store.silences import Silences, active_silences
+from monitor.store.states import SourceState, configured_state, state_rows, states_upsert
 from monitor.store.story_lock import StoryLock
 
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    name: str
-    url: str
-    etag: str | None = None
-    last_modified: str | None = None
-    last_attempt_at: datetime | None = None
-    last_success_at: datetime | None = None
-    last_error: str | None = None
-    consecutive_failures: int = 0
-    next_poll_at: datetime | None = None
-    articles_seen: int = 0
-    feed_url: str | None = None  # discovered from the page ``url`` names
-    failing_since: datetime | None = None
-    last_new_at: datetime | None = None
-    gap_mean: float | None = None
-    gaps_seen: int = 0
-    health_alert: str | None = None
-    # The fingerprints of the last fetched feed's entries by their raw texts
-    # (``entry_texts``: what was normalised once need not be again).
-    entry_texts: str | None = None
-
-    @property
-    def fetch_url(self) -> str:
-        return self.feed_url or self.url
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> SourceState:
-        """The poll's view of a ``sources`` row (leases are ``Nodes``' business)."""
-        return cls(**{name: row[name] for name in _SOURCE_STATE_FIELDS})
-
-
-_SOURCE_STATE_FIELDS = tuple(f.name for f in fields(SourceState))
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +86,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = driver_url(url)
         self._engine: Engine | None = None
+        self._statements: dict[object, object] = {}  # ``statement``
         self.outbox = Outbox(self)
         self.silences = Silences(self)
         self.nodes = Nodes(self)
@@ -178,7 +147,7 @@ class Store:
     def source_state(self, name: str, url: str) -> SourceState:
         with self.transaction() as conn:
             row = conn.execute(select(sources).where(sources.c.name == name)).mappings().first()
-        return _configured_state(name, url, row)
+        return configured_state(name, url, row)
 
     def source_states_for(self, configured: Sequence[tuple[str, str]]) -> dict[str, SourceState]:
         """``source_state`` of many (name, url) pairs, by name, with one query: the states
@@ -189,7 +158,7 @@ class Store:
             rows = {row["name"]: row for row in conn.execute(
                 select(sources).where(names_among(self.single_node, [n for n, _ in configured]))
             ).mappings()}
-        return {name: _configured_state(name, url, rows.get(name)) for name, url in configured}
+        return {name: configured_state(name, url, rows.get(name)) for name, url in configured}
 
     def source_states(self) -> list[SourceState]:
         with self.transaction() as conn:
@@ -198,19 +167,11 @@ class Store:
 
     def write_states(self, conn: Connection, states: Sequence[SourceState]) -> None:
         """Save sources' states (one statement for many, in name order: see ``Nodes``
-        on the order rows are locked in)."""
-        if not states:
-            return
-        statement = self.insert(sources)
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[sources.c.name],
-                set_={name: statement.excluded[name] for name in _SOURCE_STATE_FIELDS
-                      if name != "name"},
-            ),
-            [{name: getattr(state, name) for name in _SOURCE_STATE_FIELDS}
-             for state in sorted(states, key=lambda state: state.name)],
-        )
+        on the order rows are locked in; two when only some have new ``entry_texts``:
+        the others' are left as stored)."""
+        for texts_changed, rows in state_rows(states):
+            conn.execute(self.statement(("upsert states", texts_changed), functools.partial(
+                states_upsert, self.insert(sources), texts_changed)), rows)
 
     def record_failure(self, state: SourceState, now: datetime,
                        alerts: Sequence[PlannedAlert] = ()) -> int:
@@ -226,9 +187,14 @@ class Store:
 
     def recall(self, source: str, fetched: Sequence[Article]) -> list[StoredArticle]:
         """The stored articles that may be some of ``source``'s ``fetched`` articles
-        (``recall.recall_articles``)."""
+        (``recall.recall_many``)."""
+        return self.recall_many([(source, fetched)])[0]
+
+    def recall_many(self, asked: Sequence[Recall]) -> list[list[StoredArticle]]:
+        """``recall`` for each (source, fetched) pair, in one transaction (the polls that
+        ask together: ``recall.recall_many``)."""
         with self.transaction() as conn:
-            return recall_articles(conn, source, fetched)
+            return recall_many(conn, asked)
 
     def rules_matched(self, article_ids: Sequence[int]) -> dict[int, set[str]]:
         """The rules that have matched each of these stored articles."""
@@ -271,7 +237,9 @@ class Store:
                               "created_at": now} for hit in item.hits]
                 kept.append((article_id, item))
             if hit_rows:
-                conn.execute(self.insert(hits).on_conflict_do_nothing(), hit_rows)
+                conn.execute(self.statement("insert hits",
+                                         lambda: self.insert(hits).on_conflict_do_nothing()),
+                             hit_rows)
             for article_id, item in kept:
                 created += file_alerts(conn, self.insert, article_id, item.alerts, now,
                                        silences)
@@ -289,8 +257,9 @@ class Store:
         ]
         if not rows:
             return {}
-        statement = (self.insert(articles).on_conflict_do_nothing()
-                     .returning(articles.c.id, articles.c.identity))
+        statement = self.statement("insert articles", lambda: (
+            self.insert(articles).on_conflict_do_nothing()
+            .returning(articles.c.id, articles.c.identity)))
         return {str(identity): int(id_) for id_, identity in conn.execute(statement, rows)}
 
     def _update_article(self, conn: Connection, item: NewArticle) -> int:
@@ -352,24 +321,20 @@ class Store:
                 select(func.count()).select_from(articles).where(published_since(since))
             ).scalar_one())
 
+    def statement(self, name: object, build: Callable[[], T]) -> T:
+        """A statement of every poll, built once: building one (an upsert's ``excluded``
+        columns above all) cost more than the database's work for a poll."""
+        built = self._statements.get(name)
+        if built is None:
+            built = self._statements[name] = build()
+        return cast(T, built)
+
     def insert(self, table: Table) -> sqlite.Insert:
         """An INSERT with ON CONFLICT support (same API on SQLite and PostgreSQL)."""
         assert self._engine is not None
         if self._engine.dialect.name == "postgresql":
             return cast(sqlite.Insert, postgresql.insert(table))
         return sqlite.insert(table)
-
-
-def _configured_state(name: str, url: str, row: RowMapping | None) -> SourceState:
-    """A source's stored state, for the URL the configuration gives it now."""
-    if row is None:
-        return SourceState(name=name, url=url)
-    state = SourceState.from_row(row)
-    if state.url != url:  # the feed moved: its validators belong to the old URL
-        return SourceState(name=name, url=url, last_success_at=state.last_success_at,
-                           articles_seen=state.articles_seen, last_new_at=state.last_new_at,
-                           gap_mean=state.gap_mean, gaps_seen=state.gaps_seen)
-    return state
 
 
 def _article_values(a: Article) -> dict[str, object]:

@@ -55,10 +55,12 @@ DbRunner = Callable[..., Awaitable[Any]]
 @dataclass(frozen=True, slots=True)
 class StoryTurn:
     """A node's turn to assign stories: the up-to-date index, and where to run the
-    database calls that store what it assigned."""
+    database calls that store what it assigned (``locked``: on the lock's own thread,
+    while other nodes wait: not to be queued behind other polls' database work)."""
 
     index: StoryIndex
     db: DbRunner
+    locked: bool = False
 
 
 class SharedStories:
@@ -109,7 +111,7 @@ class SharedStories:
             return
         async with self._locked():
             await self._catch_up()
-            yield StoryTurn(self.index, self._locked_db)
+            yield StoryTurn(self.index, self._locked_db, locked=True)
             # Nobody else stored an article meanwhile: ours need not be read back.
             self._seen_upto = await self._locked_db(self._store.last_article_id)
 
