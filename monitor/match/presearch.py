@@ -17,8 +17,11 @@ only if every clause holds. They are read off the query tree:
 A rule's clauses are those of its ``query`` and of each ``all`` query, plus the
 union of its ``any`` queries. The cheapest clause (rarest anchors, by a length and
 stop-word estimate) indexes the rule; up to ``MAX_CHECKS`` others are checked for
-each candidate before exact evaluation. Rules without any clause are candidates
-for every article (correct, only slower).
+each candidate before exact evaluation. The candidates left then pass the rule's
+prefilter (``prefilter``: its whole tree tested on the article's words: every
+term of a required OR-block, every word of a phrase, wildcards matched in full).
+Rules without any clause are candidates for every article their prefilter allows
+(correct, only slower).
 
 Each anchor has a key: the folded word itself, or ``PREFIX_MARK`` and the word
 start. The index maps keys to rules. For an article, the set of its folded words
@@ -41,6 +44,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 
+from monitor.match.prefilter import Test, compile_rule
 from monitor.match.query import And, Field, Near, Node, Not, Regex, Term, WordPattern
 from monitor.match.text import Document, fold
 from monitor.rules.model import Rule
@@ -162,7 +166,11 @@ class Presearch:
         anchors: set[Anchor] = set()
         always: list[int] = []
         checks: dict[int, tuple[frozenset[str], ...]] = {}
+        tests: dict[int, Test] = {}
         for number, rule in enumerate(rules):
+            test = compile_rule(rule)
+            if test is not None:
+                tests[number] = test
             clauses = rule_clauses(rule)
             if not clauses:
                 always.append(number)
@@ -177,6 +185,7 @@ class Presearch:
         self.always = tuple(always)
         self._postings = {key: tuple(numbers) for key, numbers in postings.items()}
         self._checks = checks
+        self._tests = tests
         self._words = frozenset(a.text for a in anchors if not a.prefix)
         self._starts = frozenset(a.key for a in anchors if a.prefix)
         self._lengths = tuple(sorted({len(a.text) for a in anchors if a.prefix}))
@@ -215,5 +224,7 @@ class Presearch:
         checks, disjoint, none = self._checks.get, present.isdisjoint, ()
         numbers = [n for n in indexed if not any(map(disjoint, checks(n, none)))]
         numbers.extend(self.always)
+        words, tests = doc.words(), self._tests
+        numbers = [n for n in numbers if (test := tests.get(n)) is None or test(words, doc)]
         numbers.sort()
         return numbers

@@ -103,6 +103,18 @@ class Word:
     folded: str
 
 
+@lru_cache(maxsize=65536)
+def required_piece(pattern: str) -> str:
+    """The longest run of plain word characters in a wildcard pattern's regex, with the
+    word separator before it when it starts the pattern: every word the pattern matches
+    in full holds it, so text of ``_SEP``-joined words without it has no such word."""
+    pieces = pattern.replace("\\w*", "\\").replace("\\w", "\\").split("\\")
+    if not all(piece.isalnum() or not piece for piece in pieces):
+        return ""  # a character re.escape marked: compared as written, not worth it
+    first, longest = pieces[0], max(pieces, key=len)
+    return _SEP + first if first and len(first) == len(longest) else longest
+
+
 @lru_cache(maxsize=4096)
 def _scanner(pattern: str, flags: int) -> re.Pattern[str]:
     """A wildcard word pattern, to be found among words joined by ``_SEP``."""
@@ -211,7 +223,10 @@ class FieldText:
     def span(self, first: int, last: int) -> tuple[int, int]:
         """Character offsets in ``raw`` from the start of word ``first`` to the end of ``last``."""
         if self._ascii:
-            return self._ascii_start(first), self._ascii_start(last) + len(self.folded[last])
+            start = self._ascii_start(first)
+            if first != last:
+                return start, self._ascii_start(last) + len(self.folded[last])
+            return start, start + len(self.folded[first])
         if self._bounds is None:
             self._bounds = self._word_bounds()
         starts, ends = self._bounds
@@ -314,6 +329,10 @@ class Document:
         if found is None:
             if self._joined is None:
                 self._joined = _SEP + _SEP.join(self.words()) + _SEP
-            scanner = _scanner(pattern.pattern, pattern.flags)
-            found = self._matching[pattern.pattern] = frozenset(scanner.findall(self._joined))
+            if required_piece(pattern.pattern) not in self._joined:  # one C-level search
+                found = frozenset()
+            else:
+                scanner = _scanner(pattern.pattern, pattern.flags)
+                found = frozenset(scanner.findall(self._joined))
+            self._matching[pattern.pattern] = found
         return found

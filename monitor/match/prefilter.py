@@ -1,0 +1,126 @@
+"""Stage *match*, prefilter: a candidate rule that cannot match, rejected from the
+article's word set before its query tree runs.
+
+The presearch indexes one clause of a rule and checks a few more against the
+anchors it knows; a candidate can still fail cheaply decidable conditions: an
+OR-block none of whose terms is in the article although the anchor is, a phrase
+one of whose words is missing, a wildcard with a literal start in the article but
+no word it matches in full. ``compile_rule`` turns a rule into a test over the
+article's folded words (``Document.words``) that mirrors its tree:
+
+    term / phrase     every literal word's folded form is among the words, and
+                      every ASCII wildcard (not ``{case-sensitive}``) matches one of
+                      them in full (``Document.matching_words``)
+    AND, NEAR         every operand's test
+    OR                some branch's test; the branches that are one literal word
+                      are one C-level ``isdisjoint`` on a set of words
+    field:x           the test of x (the words are those of every field)
+    NOT, /regex/      no test (always passes)
+
+A rule passes when its ``query`` and every ``all`` query pass and, if it has
+``any`` queries, one of them does. Each test is a necessary condition — the same
+whole-document word tests exact evaluation itself starts with — so a rejected rule
+could not have matched; a rule with nothing to test (a NOT-only branch, a regex)
+is never rejected.
+
+Must not: decide a match, or reject a rule that could match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from monitor.match.query import And, Field, Near, Node, Not, Regex, Term
+from monitor.match.text import Document, fold
+from monitor.rules.model import Rule
+
+# A test of one node against a document and its folded words (``None``: nothing to test).
+Test = Callable[[set[str], Document], bool]
+
+
+def _word_anchor(word_text: str) -> str | None:
+    """The folded piece of a literal word that must be among the document's words."""
+    pieces = word_text.split()  # a few compatibility characters fold to a space
+    return pieces[0] if pieces else None
+
+
+def _term_test(term: Term) -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
+    """The folded words a term needs and its wildcards that must match a word in full."""
+    literals: set[str] = set()
+    wildcards: list[re.Pattern[str]] = []
+    for word in term.words:
+        if word.literal is not None:
+            anchor = _word_anchor(fold(word.literal) if term.case_sensitive else word.literal)
+            if anchor is not None:
+                literals.add(anchor)
+        elif not term.case_sensitive and word.wildcard is not None:
+            wildcards.append(word.wildcard)
+    return frozenset(literals), tuple(wildcards)
+
+
+def _all(tests: Sequence[Test]) -> Test | None:
+    if not tests:
+        return None
+    if len(tests) == 1:
+        return tests[0]
+    return lambda words, doc: all(test(words, doc) for test in tests)
+
+
+def compile_node(node: Node) -> Test | None:
+    """A necessary condition of ``node`` over a document's folded words."""
+    if isinstance(node, Term):
+        literals, wildcards = _term_test(node)
+        if not wildcards:
+            if not literals:
+                return None
+            if len(literals) == 1:
+                (single,) = literals
+                return lambda words, doc: single in words
+            return lambda words, doc: literals <= words
+        return lambda words, doc: literals <= words and all(
+            doc.matching_words(w) != frozenset() for w in wildcards)
+    if isinstance(node, Field):
+        return compile_node(node.child)
+    if isinstance(node, Not | Regex):
+        return None
+    if isinstance(node, Near):
+        return _all([t for t in (compile_node(node.left), compile_node(node.right)) if t])
+    if isinstance(node, And):
+        return _all([t for t in map(compile_node, node.children) if t is not None])
+    return _any(node.children)
+
+
+def _any(branches: Sequence[Node]) -> Test | None:
+    """Some branch's test: ``None`` when a branch has none (it may match anyway)."""
+    single: set[str] = set()
+    others: list[Test] = []
+    for branch in branches:
+        unwrapped = branch.child if isinstance(branch, Field) else branch
+        if isinstance(unwrapped, Term):
+            literals, wildcards = _term_test(unwrapped)
+            if len(literals) == 1 and not wildcards:
+                single |= literals
+                continue
+        test = compile_node(branch)
+        if test is None:
+            return None
+        others.append(test)
+    words_of = frozenset(single)
+    if not others:
+        return lambda words, doc: not words.isdisjoint(words_of)
+    if not words_of:
+        return lambda words, doc: any(test(words, doc) for test in others)
+    return lambda words, doc: not words.isdisjoint(words_of) or any(
+        test(words, doc) for test in others)
+
+
+def compile_rule(rule: Rule) -> Test | None:
+    """A necessary condition of ``rule`` over a document's folded words (``None``: none)."""
+    tests = [t for t in map(compile_node, (*((rule.query,) if rule.query else ()), *rule.all))
+             if t is not None]
+    if rule.any:
+        any_test = _any(rule.any)
+        if any_test is not None:
+            tests.append(any_test)
+    return _all(tests)
