@@ -24,9 +24,10 @@ def rule(query: str | None, *, all: tuple[str, ...] = (), any: tuple[str, ...] =
 
 
 def passes(rule_: Rule, text: str) -> bool:
-    test = compile_rule(rule_)
+    clauses, test = compile_rule(rule_)
     doc = Document({"content": text})
-    return test is None or test(doc.words(), doc)
+    words = doc.words()
+    return all(not words.isdisjoint(c) for c in clauses) and (test is None or test(words, doc))
 
 
 def candidates(rule_: Rule, text: str) -> list[int]:
@@ -57,8 +58,8 @@ def test_near_needs_both_operands_and_a_field_prefix_its_child() -> None:
 
 
 def test_negations_and_regexes_are_never_rejected_by_the_prefilter() -> None:
-    assert compile_rule(rule("/kursk/")) is None
-    assert compile_rule(rule("(kursk OR NOT troops) AND /k.rsk/ NOT korea")) is None
+    assert compile_rule(rule("/kursk/")) == ([], None)
+    assert compile_rule(rule("(kursk OR NOT troops) AND /k.rsk/ NOT korea")) == ([], None)
     # A branch without a test makes its OR pass; the rest of the rule is still tested.
     assert passes(rule("(kursk OR /k.rsk/) AND troops"), "troops")
     assert not passes(rule("(kursk OR /k.rsk/) AND troops"), "kursk")
@@ -82,3 +83,22 @@ def test_case_sensitive_and_compatibility_words_pass_when_their_folded_form_is_p
     query: str, text: str
 ) -> None:
     assert passes(rule(query), text)
+
+
+def test_an_or_of_phrases_becomes_word_clauses_one_word_from_each_branch() -> None:
+    clauses, test = compile_rule(rule('kursk AND (troops OR "armed forces")'))
+    assert test is None
+    assert sorted(map(sorted, clauses)) == [
+        ["armed", "troops"], ["forces", "troops"], ["kursk"]]
+
+
+def test_an_or_too_large_to_expand_or_with_a_wildcard_is_tested_as_a_whole() -> None:
+    phrases = " OR ".join(f'"a{n} b{n}"' for n in range(5))  # 32 clauses: too many
+    clauses, test = compile_rule(rule(f"kursk AND ({phrases})"))
+    assert clauses == [frozenset({"kursk"})]
+    assert test is not None
+    assert passes(rule(f"kursk AND ({phrases})"), "kursk a3 b3")
+    assert not passes(rule(f"kursk AND ({phrases})"), "kursk a3 b4")
+    clauses, test = compile_rule(rule("kursk AND (troops OR drone*)"))
+    assert clauses == [frozenset({"kursk"})]
+    assert test is not None

@@ -115,12 +115,62 @@ def _any(branches: Sequence[Node]) -> Test | None:
         test(words, doc) for test in others)
 
 
-def compile_rule(rule: Rule) -> Test | None:
-    """A necessary condition of ``rule`` over a document's folded words (``None``: none)."""
-    tests = [t for t in map(compile_node, (*((rule.query,) if rule.query else ()), *rule.all))
-             if t is not None]
+# An OR of conjunctions becomes at most this many word clauses (one word from each
+# branch per clause); a larger product is tested by the node's ``Test`` instead.
+MAX_EXPANDED = 16
+WordClauses = list[frozenset[str]]
+
+
+def split(node: Node) -> tuple[WordClauses, list[Test]]:
+    """``node``'s necessary condition as word clauses (each holds when one of its words is
+    among the document's words: checked in C by the presearch) and the tests of the
+    parts that need more than word membership (wildcards matched in full)."""
+    if isinstance(node, Term):
+        literals, wildcards = _term_test(node)
+        if wildcards:
+            test = compile_node(node)
+            return [], [test] if test is not None else []
+        return [frozenset((w,)) for w in sorted(literals)], []
+    if isinstance(node, Field):
+        return split(node.child)
+    if isinstance(node, Not | Regex):
+        return [], []
+    children = (node.left, node.right) if isinstance(node, Near) else node.children
+    if isinstance(node, And | Near):
+        clauses: WordClauses = []
+        tests: list[Test] = []
+        for child in children:
+            more, residual = split(child)
+            clauses += more
+            tests += residual
+        return clauses, tests
+    return _split_any(children)
+
+
+def _split_any(branches: Sequence[Node]) -> tuple[WordClauses, list[Test]]:
+    expanded: WordClauses = [frozenset()]
+    for branch in branches:
+        clauses, residual = split(branch)
+        if not clauses and not residual:
+            return [], []  # a branch with no condition: the OR may always hold
+        if residual or len(expanded) * len(clauses) > MAX_EXPANDED:
+            test = _any(branches)
+            return [], [test] if test is not None else []
+        expanded = [chosen | clause for chosen in expanded for clause in clauses]
+    return list(dict.fromkeys(expanded)), []
+
+
+def compile_rule(rule: Rule) -> tuple[WordClauses, Test | None]:
+    """A necessary condition of ``rule``: word clauses that must all hold, and a test of
+    the rest (``None``: nothing more to test)."""
+    clauses: WordClauses = []
+    tests: list[Test] = []
+    for node in (*((rule.query,) if rule.query else ()), *rule.all):
+        more, residual = split(node)
+        clauses += more
+        tests += residual
     if rule.any:
-        any_test = _any(rule.any)
-        if any_test is not None:
-            tests.append(any_test)
-    return _all(tests)
+        more, residual = _split_any(rule.any)
+        clauses += more
+        tests += residual
+    return list(dict.fromkeys(clauses)), _all(tests)

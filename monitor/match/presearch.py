@@ -167,26 +167,31 @@ class Presearch:
         always: list[int] = []
         checks: dict[int, tuple[frozenset[str], ...]] = {}
         tests: dict[int, Test] = {}
+        words: set[str] = set()  # of the prefilter's word clauses
         for number, rule in enumerate(rules):
-            test = compile_rule(rule)
+            word_clauses, test = compile_rule(rule)
             if test is not None:
                 tests[number] = test
+            words.update(*word_clauses)
             clauses = rule_clauses(rule)
             if not clauses:
                 always.append(number)
+                if word_clauses:
+                    checks[number] = tuple(word_clauses)
                 continue
             for anchor in clauses[0]:
                 postings.setdefault(anchor.key, []).append(number)
-            checked = clauses[1 : 1 + MAX_CHECKS]
+            checked = [frozenset(a.key for a in c) for c in clauses[1 : 1 + MAX_CHECKS]]
+            checked += [c for c in word_clauses if c not in checked]
             if checked:
-                checks[number] = tuple(frozenset(a.key for a in c) for c in checked)
+                checks[number] = tuple(checked)
             anchors.update(*clauses[: 1 + MAX_CHECKS])
         self.anchors = tuple(sorted(anchors))
         self.always = tuple(always)
         self._postings = {key: tuple(numbers) for key, numbers in postings.items()}
         self._checks = checks
         self._tests = tests
-        self._words = frozenset(a.text for a in anchors if not a.prefix)
+        self._words = frozenset(a.text for a in anchors if not a.prefix) | words
         self._starts = frozenset(a.key for a in anchors if a.prefix)
         self._lengths = tuple(sorted({len(a.text) for a in anchors if a.prefix}))
         self._learned: dict[str, tuple[str, ...]] = {}  # word -> keys of the starts it has
@@ -223,7 +228,7 @@ class Presearch:
         indexed: set[int] = set().union(*map(self._postings.get, present, repeat(())))
         checks, disjoint, none = self._checks.get, present.isdisjoint, ()
         numbers = [n for n in indexed if not any(map(disjoint, checks(n, none)))]
-        numbers.extend(self.always)
+        numbers.extend(n for n in self.always if not any(map(disjoint, checks(n, none))))
         words, tests = doc.words(), self._tests
         numbers = [n for n in numbers if (test := tests.get(n)) is None or test(words, doc)]
         numbers.sort()
