@@ -233,6 +233,7 @@ texts = st.lists(st.tuples(st.sampled_from(TRICKY), st.sampled_from(SEPARATORS))
                  max_size=30).map(lambda pairs: "".join(w + s for w, s in pairs))
 LEAVES = ["alpha", "beta", "gamma", "delta", "zelensky", "Straße", "{US}", "{Al*}", "{Σί*}",
           '{"EU Council"}', "us", "alp*", "be?a", "*mma", "?elta", "zel*", "stra*", "İs*",
+          '"gamma delta"', "gam?a",
           '"alpha beta"', "long-range", '"be* gamma"', "½", "final", "ab", "ab*", "naive",
           "/al.ha/", "ａｌｐｈａ", "σισυφος", "x", "y", "cd", "the"]
 FIELD_PREFIXES = ["", "", "", "title:", "text:", "content:", "author:"]
