@@ -57,10 +57,6 @@ def evaluate(node: Node, doc: Document, fields: tuple[str, ...]) -> Result:
 def match_parts(node: Node, doc: Document, fields: tuple[str, ...]) -> Parts | None:
     """What in ``doc`` makes ``node`` match (``None``: it does not match)."""
     if isinstance(node, Term):
-        literal = node.words[0].literal
-        if (literal is not None and not node.case_sensitive and literal not in doc.words()
-                and literal.isascii()):
-            return None  # absent from the whole document, like most terms of an OR-block
         found = tuple(term_occurrences(node, doc, fields))
         return found or None
     if isinstance(node, Regex):
