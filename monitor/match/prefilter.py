@@ -1,29 +1,30 @@
-"""Stage *match*, prefilter: a candidate rule that cannot match, rejected from the
+"""Stage *match*, prefilter: a candidate rule that cannot match, refused from the
 article's word set before its query tree runs.
 
 The presearch indexes one clause of a rule and checks a few more against the
-anchors it knows; a candidate can still fail cheaply decidable conditions: an
-OR-block none of whose terms is in the article although the anchor is, a phrase
-one of whose words is missing, a wildcard with a literal start in the article but
-no word it matches in full. ``compile_rule`` turns a rule into a test over the
-article's folded words (``Document.words``) that mirrors its tree:
+anchors it knows; a candidate can still fail conditions decidable from the
+article's folded words (``Document.words``): an OR-block none of whose terms is in
+the article although the anchor is, a phrase one of whose words is missing, a
+wildcard with its literal start in the article but no word it matches in full.
+``compile_rule`` reads off the query tree a necessary condition in two parts:
 
-    term / phrase     every literal word's folded form is among the words, and
-                      every ASCII wildcard (not ``{case-sensitive}``) matches one of
-                      them in full (``Document.matching_words``)
-    AND, NEAR         every operand's test
-    OR                some branch's test; the branches that are one literal word
-                      are one C-level ``isdisjoint`` on a set of words
-    field:x           the test of x (the words are those of every field)
-    NOT, /regex/      no test (always passes)
+- *word clauses*, each a set of folded words one of which must be present: a
+  literal word is one clause; AND and NEAR keep every operand's clauses; an OR of
+  conjunctions becomes one clause per choice of a clause from each branch (at most
+  ``MAX_EXPANDED``). The presearch checks them in C, like its own clauses.
+- *tests* for what needs more than membership: an ASCII wildcard (not
+  ``{case-sensitive}``) must match one of the words in full
+  (``Document.matching_words``); an OR with such a term, or too large to expand,
+  is tested as a whole.
 
-A rule passes when its ``query`` and every ``all`` query pass and, if it has
-``any`` queries, one of them does. Each test is a necessary condition — the same
-whole-document word tests exact evaluation itself starts with — so a rejected rule
-could not have matched; a rule with nothing to test (a NOT-only branch, a regex)
-is never rejected.
+``field:x`` is tested as x (the words are those of every field); NOT, ``/regex/``
+and case-sensitive wildcards add no condition, and an OR with such a branch none.
+A rule's condition covers its ``query``, each ``all`` query and the OR of its
+``any`` queries. Every part is a necessary condition — the same whole-document
+word tests exact evaluation starts with — so a refused rule could not have
+matched; a rule with nothing to test is never refused.
 
-Must not: decide a match, or reject a rule that could match.
+Must not: decide a match, or refuse a rule that could match.
 """
 
 from __future__ import annotations
