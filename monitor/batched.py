@@ -1,5 +1,6 @@
 """Calls that arrive together served together: the group commit of ``handback.py``
-(polled sources given back) and ``recalling.py`` (the stored articles polls ask for).
+(polled sources given back) and of the daemon's recalls (``Store.recall_many``: the
+stored articles polls ask for).
 
 A caller asks for one item; alone, its item goes at once, in a batch of one. The
 items asked for while a batch is under way wait for it to end and then go together
