@@ -39,9 +39,10 @@ from tests.test_deliver import store as store
 
 def publish(store: Store, clock: Clock, numbers: tuple[int, ...], *channels: str,
             source: str = "wire", story: str = "st", in_digest: bool = False,
-            hold: bool = False) -> None:
+            hold: bool = False, window: timedelta | None = None) -> None:
     """Articles ``numbers`` of ``story`` from ``source``, in one poll, alerting ``channels``
-    (listed in their digest, or only there: ``in_digest``, ``hold``)."""
+    (listed in their digest, or only there: ``in_digest``, ``hold``; the rule's dedupe
+    ``window``)."""
     batch = []
     for n in numbers:
         alerts = [replace(make_alert(n, channel=name, story=story), source=source)
@@ -49,7 +50,8 @@ def publish(store: Store, clock: Clock, numbers: tuple[int, ...], *channels: str
         article = Article(source=source, identity=f"a{n}", guid=f"a{n}", url=None,
                           title=alerts[0].article_title, summary="", content="", author="",
                           published=START, fetched=clock.now, language=None)
-        planned = tuple(PlannedAlert(a, story, "thread", in_digest, hold) for a in alerts)
+        planned = tuple(PlannedAlert(a, story, "thread", in_digest, hold, window)
+                        for a in alerts)
         batch.append(NewArticle(article, story, (), planned))
     store.save_batch(SourceState(source, "u"), batch, clock.now)
 
@@ -176,6 +178,26 @@ def test_a_follow_up_of_an_alert_that_failed_stands_in_and_the_next_article_foll
     publish(store, clock, (3,), "desk", source="agency")
     asyncio.run(d.deliver_due())
     assert sent(desk) == [("alert", "headline 2", None), ("follow_up", "headline 3", "ts-1")]
+
+
+def test_a_follow_up_of_an_alert_that_outlived_its_window_then_failed_follows_the_new_alert(
+    store: Store,
+) -> None:
+    """The alert retries past its rule's dedupe window (the story's next article alerts
+    anew: the old alert gave its key up), then fails. Its follow-up, filed in the first
+    window, follows the story's new alert; it must not stand in as a second alert."""
+    clock = Clock()
+    window = timedelta(hours=1)
+    publish(store, clock, (1,), "desk", window=window)
+    (retrying,) = store.outbox.claim_due(clock.now, 10, timedelta(minutes=5))
+    clock.now += timedelta(minutes=10)
+    publish(store, clock, (2,), "desk", source="observer", window=window)  # its follow-up
+    clock.now += window
+    publish(store, clock, (3,), "desk", source="agency", window=window)  # a new window
+    assert store.outbox.mark_failed(retrying, "HTTP 503")  # past delivery.max_age
+    desk = Recorder("desk")
+    asyncio.run(deliverer(store, clock, {"desk": desk}).deliver_due())
+    assert sent(desk) == [("alert", "headline 3", None), ("follow_up", "headline 2", "ts-1")]
 
 
 def test_the_digest_lists_a_follow_up_of_a_dropped_alert_as_the_storys_alert(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Connection, String, cast, literal, select, update
+from sqlalchemy import Connection, String, case, cast, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
@@ -106,5 +106,10 @@ def given_up_key(key: str, row_id: int, silence_id: int | None) -> str:
 
 
 def retired_key(key: ColumnElement[str], row_id: ColumnElement[int]) -> ColumnElement[str]:
-    """``KEY#ID``: the key a row gives up its story with (the story may alert anew)."""
-    return key + literal("#") + cast(row_id, String)
+    """``KEY#ID``: the key a row gives up its story with (the story may alert anew).
+
+    A row gives it up once: one that outlived its dedupe window (``KEY#ID`` already) and
+    fails later keeps ``KEY#ID``, so ``given_up_key`` still finds the story's key.
+    """
+    suffix = literal("#") + cast(row_id, String)
+    return case((key.endswith(suffix), key), else_=key + suffix)
