@@ -33,7 +33,7 @@ from tests.slack_server import slack_server_fixture as slack_server_fixture
 from tests.smtp_server import MailServerFactory
 from tests.smtp_server import mail_server as mail_server
 from tests.test_channel_slack import api_channel
-from tests.test_deliver import START, Clock, Recorder, deliverer, direct, make_alert
+from tests.test_deliver import START, Clock, Recorder, deliverer, direct, file, make_alert
 from tests.test_deliver import store as store
 
 
@@ -214,6 +214,27 @@ def test_the_digest_lists_a_follow_up_of_a_dropped_alert_as_the_storys_alert(
     assert asyncio.run(d.send_digest("desk")) == 1
     assert [(a.kind, a.article_title) for a in desk.digests[0].alerts] == [
         ("alert", "headline 2")]
+
+
+def test_a_follow_up_of_a_failed_alert_is_listed_after_the_storys_new_alert_in_one_digest(
+    store: Store,
+) -> None:
+    """The follow-up (held for the digest) waits for its alert, which fails; the story's
+    next article alerts anew, filed after the follow-up. Both are in the same digest,
+    the follow-up after the alert it now follows, not left for the next digest."""
+    clock = Clock()
+    desk = Recorder("desk")
+    to_digest = {"in_digest": True, "follow_ups": "digest"}
+    file(store, clock, (1, make_alert(1, story="st"), to_digest))
+    (failing,) = store.outbox.claim_due(clock.now, 10, timedelta(minutes=5))
+    file(store, clock, (2, make_alert(2, story="st"), to_digest))  # its follow-up
+    assert store.outbox.mark_failed(failing, "HTTP 503")
+    file(store, clock, (3, make_alert(3, story="st"), to_digest))  # the story alerts anew
+    d = deliverer(store, clock, {"desk": desk},
+                  desk={"digest": "0 8 * * *", "follow_ups": "digest"})
+    assert asyncio.run(d.send_digest("desk")) == 2
+    assert [(a.kind, a.article_title) for a in desk.digests[0].alerts] == [
+        ("alert", "headline 3"), ("follow_up", "headline 2")]
 
 
 def test_a_follow_up_standing_in_while_another_node_files_the_storys_new_alert_follows_it(

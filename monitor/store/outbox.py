@@ -245,10 +245,12 @@ class Outbox:
         A follow-up is listed once the alert it follows is out: sent, listed in an
         earlier digest, or listed before it in this one; else it waits for a later
         digest. One whose alert will never be sent stands in for it (its row rewritten:
-        ``monitor.store.follow_ups``).
+        ``monitor.store.follow_ups``), or follows the story's new alert: filed after it,
+        so listed after it here, the follow-up right behind it.
         """
         parent = outbox.alias("parent")
         listed: dict[int, Alert] = {}
+        behind: dict[int, list[tuple[int, Alert]]] = {}  # alert id -> follow-ups waiting
         with self._store.transaction() as conn:
             rows = conn.execute(
                 _with_parent(select(outbox.c.id, outbox.c.payload), parent)
@@ -260,7 +262,9 @@ class Outbox:
             for row in rows:
                 alert, follows = _following(conn, row)
                 if follows is None or follows.sent or follows.digested or follows.id in listed:
-                    listed[int(row.id)] = alert
+                    _list(listed, behind, int(row.id), alert)
+                elif follows.id > row.id:  # re-pointed at an alert read after it
+                    behind.setdefault(follows.id, []).append((int(row.id), alert))
         return list(listed.items())
 
     def oldest_digest_item(self, channel: str) -> datetime | None:
@@ -333,6 +337,16 @@ class Outbox:
             ).all()
         return [(r[0], r[1], r[2]) for r in rows]
 
+
+
+def _list(listed: dict[int, Alert], behind: dict[int, list[tuple[int, Alert]]],
+          row_id: int, alert: Alert) -> None:
+    """List a digest's row, then the follow-ups that were waiting for it to be listed."""
+    queue = [(row_id, alert)]
+    while queue:
+        listing, listing_alert = queue.pop(0)
+        listed[listing] = listing_alert
+        queue[:0] = behind.pop(listing, [])
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
