@@ -25,19 +25,30 @@ log = logging.getLogger("newsmon.leases")
 @contextlib.asynccontextmanager
 async def renewing(renew: Callable[[], Awaitable[object]], lease: timedelta,
                    what: str) -> AsyncIterator[None]:
-    """Call ``renew`` every third of ``lease`` while the body runs (``what``: for the log)."""
+    """Call ``renew`` every third of ``lease`` while the body runs (``what``: for the log).
+
+    Returns only once a renewal under way has ended: cancelled mid-call, its database
+    statement would go on in its thread, and could take the lease again after the
+    caller released it.
+    """
+    renewal = asyncio.Lock()  # held while a renewal runs
 
     async def keep() -> None:
         while True:
             await asyncio.sleep(lease.total_seconds() / 3)
-            try:
-                await renew()
-            except Exception:
-                log.exception("renewing the lease of %s failed; trying again", what)
+            async with renewal:
+                try:
+                    await renew()
+                except Exception:
+                    log.exception("renewing the lease of %s failed; trying again", what)
 
     keeper = asyncio.create_task(keep())
     try:
         yield
     finally:
-        keeper.cancel()
-        await asyncio.gather(keeper, return_exceptions=True)
+        try:
+            async with renewal:  # cancel it between renewals, never during one
+                keeper.cancel()
+        finally:  # this task cancelled while it waits: the keeper must stop all the same
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)

@@ -12,6 +12,7 @@ Slack is a real HTTP server that answers slowly.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,8 @@ from monitor.channel_settings import ConsoleChannelSettings
 from monitor.config import DeliverySettings
 from monitor.deliver import Deliverer
 from monitor.errors import ChannelError, ChannelFailure
-from monitor.records import Alert, Delivery
+from monitor.leases import renewing
+from monitor.records import Alert, Delivery, Digest
 from monitor.sending import Sending
 from monitor.silence import Silence
 from monitor.store import Store
@@ -205,6 +207,85 @@ def test_a_digest_outlasting_its_job_lease_is_sent_by_one_node_only(
     assert len(slack_server.posts) == 1
     assert statuses(store) == {"sent": 1}
 
+
+class SlowDigests(Recorder):
+    """A channel whose digests take ``seconds`` to send."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__("desk")
+        self.seconds = seconds
+
+    async def send_digest(self, digest: Digest) -> None:
+        await asyncio.sleep(self.seconds)
+        await super().send_digest(digest)
+
+
+def test_a_job_lease_renewal_still_running_as_the_digest_ends_does_not_outlive_its_release(
+    store: Store, other: Store,
+) -> None:
+    """The daemon's database calls run on a pool of threads (several on PostgreSQL): a
+    renewal of the digest's job lease, slow in its thread, still runs when the digest is
+    sent. The job is released after that renewal, never before it, so the renewal cannot
+    take the lease again: the next node can send the channel's next digest."""
+    clock = Clock()  # the leases' times: fixed, so the lease a late renewal took is live
+    lease = timedelta(seconds=0.3)  # renewed every 0.1 s of real time
+    file(store, clock, (1, make_alert(1), {"in_digest": True, "hold": True}))
+    digest_only = {"desk": ConsoleChannelSettings(type="console", digest="0 8 * * *",
+                                                  immediate=False)}
+    released, renewed = threading.Event(), threading.Event()
+    claims: list[None] = []
+
+    def run(function: Callable[..., Any], *args: Any) -> Any:
+        if function == store.nodes.release_job:
+            released.set()
+        renewal = function == store.nodes.claim_job and len(claims) == 1
+        if function == store.nodes.claim_job:
+            claims.append(None)
+        if renewal:
+            released.wait(timeout=1)  # slow: the digest ends meanwhile
+        try:
+            return function(*args)
+        finally:
+            if renewal:
+                renewed.set()
+
+    async def threaded(function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(run, function, *args)
+
+    async def digest() -> int:
+        channels = {"desk": SlowDigests(0.2)}
+        d = Deliverer(store.outbox, threaded, channels, digest_only, {}, DeliverySettings(),
+                      clock)
+        sent = await Sending(d, channels, store, threaded, "a", lease, clock).send_digest("desk")
+        await asyncio.to_thread(renewed.wait, 5)
+        return sent
+
+    assert asyncio.run(digest()) == 1
+    assert renewed.is_set()
+    assert other.nodes.claim_job("digest:desk", "b", clock.now, lease)
+
+
+def test_work_ending_mid_renewal_waits_for_it_and_a_cancelled_wait_stops_renewing() -> None:
+    hanging = asyncio.Event()  # never set: a renewal the database does not answer
+
+    async def renew() -> None:
+        await hanging.wait()
+
+    async def work() -> None:
+        async with renewing(renew, timedelta(seconds=0.03), "a test"):
+            await asyncio.sleep(0.05)
+
+    async def cancelled_while_waiting() -> set[asyncio.Task[Any]]:
+        task = asyncio.create_task(work())
+        await asyncio.sleep(0.2)
+        assert not task.done()  # the work is over; it waits for the renewal under way
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        current = asyncio.current_task()
+        return {t for t in asyncio.all_tasks() if t is not current}  # no keeper left
+
+    assert asyncio.run(cancelled_while_waiting()) == set()
 
 
 def test_a_channel_whose_round_breaks_leaves_no_other_channel_sending_without_its_lease(
