@@ -138,6 +138,7 @@ class Deliverer:
         """Send everything that is due now; return what happened."""
         totals: dict[str, int] = {"sent": 0, "retry": 0, "failed": 0, "held": 0}
         skip = await self.failing_channels()
+        await self._release_held()
         silences = await self._db(self._outbox.active_silences, self._clock())
         while True:
             batch: list[Delivery] = await self._db(
@@ -170,6 +171,15 @@ class Deliverer:
                 if outcome["stopped"]:  # its head failed: leave the rest for a later round
                     skip.add(name)
         return DeliveryReport(totals["sent"], totals["retry"], totals["failed"], totals["held"])
+
+    async def _release_held(self) -> None:
+        """Alerts held for a digest that a reload removed (or whose channel it removed)
+        are sent on their own: no digest job would ever send them."""
+        digests = [n for n, s in self._channel_settings.items() if s.digest is not None]
+        released = await self._db(self._outbox.release_held, digests, self._clock())
+        if released:
+            log.info("%d alerts held for a digest their channel no longer has are sent on"
+                     " their own", released)
 
     async def _renew(self, batch: list[Delivery]) -> None:
         """Keep the leases of a batch being sent (a slow channel must not let another node

@@ -11,6 +11,7 @@ import pytest
 from monitor.cli import main
 from monitor.store import Store
 from tests.conftest import REPO, RULES, SEEDS, FeedServer, Route
+from tests.test_deliver import Clock, file, make_alert
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -225,6 +226,19 @@ def test_a_successful_channels_test_clears_a_failing_channel(
     assert "was marked failing (Slack said invalid_auth); cleared" in out
     _, out, _ = run(capsys, "status", "--config", str(config))
     assert "FAILING" not in out
+
+
+def test_status_shows_the_waiting_alerts_of_a_channel_no_longer_configured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _webhook_config(tmp_path, "http://127.0.0.1:9/hook")
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}").open()
+    file(store, Clock(), (1, make_alert(1, "gone"), {"in_digest": True, "hold": True}))
+    store.close()
+    code, out, _ = run(capsys, "status", "--config", str(config))
+    assert code == 0
+    assert ("  gone: 1 held; not in the configuration any more: its waiting alerts are"
+            " retried, then recorded failed after delivery.max_age") in out.splitlines()
 
 
 def test_channels_test_of_an_unknown_channel_exits_2(

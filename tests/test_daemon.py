@@ -332,6 +332,42 @@ def test_a_digest_only_channel_gets_one_digest_when_its_schedule_comes(
     assert cycle(settings, {"console": channel}, clock)[0].digested == 0  # nothing new
 
 
+def test_alerts_held_for_a_digest_a_reload_removed_are_sent_at_the_next_round(
+    tmp_path: Path, seed_feeds: list[dict[str, Any]]
+) -> None:
+    """A digest-only channel held its alerts; a reload takes its digest away. They are
+    not lost waiting for a digest that will never come: the next round sends them."""
+    digest_only = settings_for(tmp_path, seed_feeds[:1], channels={
+        "console": {"type": "console", "digest": "0 8 * * *", "immediate": False}})
+    plain = settings_for(tmp_path, seed_feeds[:1], channels={"console": {"type": "console"}})
+    channel, out = console()
+
+    async def go() -> tuple[CycleReport, CycleReport]:
+        async with httpx.AsyncClient() as client:
+            daemon = Daemon(digest_only, load_rules(digest_only.rules.paths),
+                            Store(digest_only.storage.url), client,
+                            {"console": channel},
+                            clock=Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC)))
+            await daemon.start()
+            try:
+                first = await daemon.run_once()
+                await daemon.reconfigure(plain, load_rules(plain.rules.paths), daemon.channels)
+                return first, await daemon.run_once()
+            finally:
+                await daemon.close()
+
+    first, second = asyncio.run(go())
+    assert first.polls[0].alerts > 0
+    assert first.delivery.sent == 0
+    assert second.delivery.sent == first.polls[0].alerts
+    assert SEED_HEADLINE in out.getvalue()
+    reader = Store(plain.storage.url).open()
+    try:
+        assert {c.status for c in reader.outbox.counts()} == {"sent"}
+    finally:
+        reader.close()
+
+
 def test_a_web_page_given_as_a_source_leads_to_the_feed_it_names(
     tmp_path: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:

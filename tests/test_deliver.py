@@ -218,6 +218,23 @@ def test_a_digest_only_channel_sends_nothing_until_its_digest(store: Store) -> N
     assert len(desk.digests[0].by_rule()) == 1
 
 
+def test_alerts_held_for_a_removed_channel_are_retried_then_recorded_failed(store: Store) -> None:
+    """A reload removed the channel its alerts were held for (its digest): they are not
+    left waiting for ever. Like its other alerts, they are retried (sent should the
+    channel come back) and recorded failed after ``delivery.max_age``."""
+    clock = Clock()
+    file(store, clock, *[(n, make_alert(n, "gone"), {"in_digest": True, "hold": True})
+                         for n in (1, 2)])
+    d = deliverer(store, clock, {"desk": Recorder("desk")})
+    assert deliver(d).retrying == 1  # the first holds the rest of its channel back
+    clock.now += DeliverySettings().max_age
+    assert deliver(d).failed == 1
+    clock.now += timedelta(minutes=1)
+    assert deliver(d).failed == 1
+    assert store.outbox.failed_rows() == [
+        ("gone", "r1", "channel 'gone' is not configured any more")] * 2
+
+
 def test_a_later_article_of_the_same_story_is_a_follow_up_in_the_thread(store: Store) -> None:
     clock = Clock()
     desk = Recorder("desk")

@@ -149,6 +149,9 @@ def render(data: dict[str, Any], now: datetime) -> str:
     for channel in data["channels"]:
         counts = ", ".join(f"{n} {status}" for status, n in channel["outbox"].items() if n)
         line = f"  {channel['name']}: {counts or 'no alerts yet'}"
+        if not channel["configured"]:
+            line += ("; not in the configuration any more: its waiting alerts are retried,"
+                     " then recorded failed after delivery.max_age")
         if channel["failing_since"]:
             line += (f"; FAILING since {_ago(channel['failing_since'], now)}:"
                      f" {channel['error']}"

@@ -13,7 +13,8 @@ went out: it is recorded whoever holds the row, and the first one recorded stand
 
 Rows of a channel are claimed in order: a row waiting for its retry holds back the
 rows behind it, and a follow-up waits for the alert it follows
-(``monitor.store.follow_ups``). ``held`` rows wait for the channel's digest;
+(``monitor.store.follow_ups``). ``held`` rows wait for the channel's digest (on a
+channel that has none any more they go back to the queue: ``release_held``);
 ``deferred`` rows wait for their throttle window (or their silence's end) and hold
 nothing back; ``silenced`` rows were dropped by a silence and are kept as a record.
 A silence added after an alert was filed covers it too, when delivery or the
@@ -192,6 +193,19 @@ class Outbox:
             return int(conn.execute(
                 update(outbox).where(outbox.c.status == "sending")
                 .values(status="pending", claimed_until=None)
+            ).rowcount)
+
+    def release_held(self, digest_channels: Collection[str], now: datetime) -> int:
+        """Rows held for a digest their channel no longer has (a reload took the digest
+        away, or the channel) go back to the queue, due now: sent on their own, as if
+        filed without a digest; how many. Once there, they are what the channel's other
+        rows are: a removed channel's are retried, then recorded failed."""
+        with self._store.transaction() as conn:
+            return int(conn.execute(
+                update(outbox).where(outbox.c.status == "held",
+                                     outbox.c.channel.not_in(list(digest_channels)))
+                .values(status="pending", in_digest=False, next_attempt_at=now,
+                        last_error="held for a digest its channel no longer has")
             ).rowcount)
 
     def active_silences(self, now: datetime) -> list[Silence]:
