@@ -89,6 +89,34 @@ def test_the_first_send_recorded_keeps_its_message_id_for_the_storys_thread(
     assert follow_up.thread == "ts-1"
 
 
+def test_a_late_record_of_a_send_after_the_next_claimants_changes_nothing(
+    store: Store, other: Store,
+) -> None:
+    """Both sent it (the "sent twice" case); the claimant whose lease ran out records its
+    send last: the row keeps the first send recorded, its time and its message id."""
+    clock = Clock()
+    stale, current = taken_over(store, other, clock)
+    assert other.outbox.mark_sent(current.outbox_id, clock.now, "ts-2") is True
+    assert store.outbox.mark_sent(stale.outbox_id, clock.now + timedelta(seconds=5),
+                                  "ts-1") is False
+    with store.transaction() as conn:
+        row = conn.execute(sa.select(outbox.c.status, outbox.c.sent_at, outbox.c.remote_id,
+                                     outbox.c.claimed_until)).one()
+    assert tuple(row) == ("sent", clock.now, "ts-2", None)
+    assert store.outbox.claim_due(clock.now + timedelta(days=2), 10, LEASE) == []
+
+
+def test_a_late_record_of_a_send_the_next_claimant_failed_leaves_it_sent_not_queued(
+    store: Store, other: Store,
+) -> None:
+    clock = Clock()
+    stale, current = taken_over(store, other, clock)
+    assert other.outbox.mark_retry(current, "HTTP 503", clock.now + timedelta(seconds=10))
+    assert store.outbox.mark_sent(stale.outbox_id, clock.now, "ts-1") is True
+    assert statuses(store) == {"sent": 1}
+    assert store.outbox.claim_due(clock.now + timedelta(days=2), 10, LEASE) == []
+
+
 def test_a_claimant_whose_lease_ran_out_cannot_undo_the_next_claim(
     store: Store, other: Store,
 ) -> None:
