@@ -147,8 +147,9 @@ class Daemon:
 
     def _build_deliverer(self, rules: RuleSet, channels: Mapping[str, Channel]) -> Deliverer:
         throttles = {r.id: r.throttle for r in rules.rules if r.throttle is not None}
-        return Deliverer(self.store.outbox, self.db, channels, self.settings.channels,
-                         throttles, self.settings.delivery, self.clock, self.metrics)
+        return Deliverer(self.store.outbox, self.store.channel_health, self.db, channels,
+                         self.settings.channels, throttles, self.settings.delivery, self.clock,
+                         self.metrics)
 
     @property
     def channels(self) -> Mapping[str, Channel]:

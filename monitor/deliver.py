@@ -46,7 +46,7 @@ from monitor.leases import renewing
 from monitor.logs import about
 from monitor.records import Alert, Delivery, Digest
 from monitor.silence import Silence, silencing
-from monitor.store import Outbox
+from monitor.store import ChannelHealth, Outbox
 
 log = logging.getLogger("newsmon.deliver")
 
@@ -100,6 +100,7 @@ class Deliverer:
     def __init__(
         self,
         outbox: Outbox,
+        health: ChannelHealth,
         db: DbRunner,
         channels: Mapping[str, Channel],
         channel_settings: Mapping[str, ChannelSettings],
@@ -110,6 +111,7 @@ class Deliverer:
     ) -> None:
         self._observer: DeliveryObserver = observer or _Unobserved()
         self._outbox = outbox
+        self._health = health
         self._db = db
         self._channels = channels
         self._channel_settings = channel_settings
@@ -121,7 +123,7 @@ class Deliverer:
 
     async def failing_channels(self) -> set[str]:
         """Channels that failed permanently with their current settings."""
-        states = await self._db(self._outbox.channel_states)
+        states = await self._db(self._health.channel_states)
         failing: set[str] = set()
         for name, state in states.items():
             if state.failing_since is None:
@@ -129,7 +131,7 @@ class Deliverer:
             if state.fingerprint == self._fingerprints.get(name):
                 failing.add(name)
             else:  # its settings changed since: try it again
-                await self._db(self._outbox.clear_failing, name)
+                await self._db(self._health.clear_failing, name)
                 log.info("channel %s: settings changed, sending to it again", name,
                          extra=about(channel=name))
         return failing
@@ -291,7 +293,7 @@ class Deliverer:
     async def _stop_channel(self, delivery: Delivery, error: ChannelError) -> str:
         name = delivery.alert.channel
         await self._db(self._outbox.release, [delivery])
-        await self._db(self._outbox.set_failing, name, error.reason,
+        await self._db(self._health.set_failing, name, error.reason,
                        self._fingerprints.get(name, ""), self._clock())
         log.error("channel %s failed permanently: %s; its alerts wait until its settings"
                   " change or `newsmon channels test %s` succeeds", name, error.reason, name,
@@ -333,7 +335,7 @@ class Deliverer:
 
     async def digest_due(self, name: str, schedule: BaseTrigger) -> bool:
         """Whether ``schedule`` fired since the channel's last digest (or its oldest item)."""
-        states = await self._db(self._outbox.channel_states)
+        states = await self._db(self._health.channel_states)
         last = states[name].last_digest_at if name in states else None
         if last is None:
             last = await self._db(self._outbox.oldest_digest_item, name)
@@ -353,7 +355,7 @@ class Deliverer:
             rows = await self._db(self._outbox.digest_rows, name, now)
         if not rows:
             return 0
-        states = await self._db(self._outbox.channel_states)
+        states = await self._db(self._health.channel_states)
         since = states[name].last_digest_at if name in states else None
         digest = Digest(name, tuple(alert for _, alert in rows), since, now)
         try:

@@ -216,7 +216,7 @@ def test_a_successful_channels_test_clears_a_failing_channel(
 ) -> None:
     config = _webhook_config(tmp_path, feed_server.url("/hook/SECRET"))
     store = Store(f"sqlite:///{tmp_path / 'state.db'}").open()
-    store.outbox.set_failing("hook", "Slack said invalid_auth", "old", datetime.now(UTC))
+    store.channel_health.set_failing("hook", "Slack said invalid_auth", "old", datetime.now(UTC))
     store.close()
     code, out, _ = run(capsys, "status", "--config", str(config))
     assert "hook: no alerts yet; FAILING since" in out

@@ -269,7 +269,7 @@ def test_an_alert_undeliverable_past_max_age_is_marked_failed_not_dropped(
     (late,) = cycle(settings, {"console": dead}, clock)
     assert late.delivery.failed > 0
     store = Store(settings.storage.url).open()
-    counts = {c.status: c.count for c in store.outbox.counts()}
+    counts = {c.status: c.count for c in store.outbox_counts.counts()}
     store.close()
     assert counts.get("failed", 0) >= 1
 
@@ -363,7 +363,7 @@ def test_alerts_held_for_a_digest_a_reload_removed_are_sent_at_the_next_round(
     assert SEED_HEADLINE in out.getvalue()
     reader = Store(plain.storage.url).open()
     try:
-        assert {c.status for c in reader.outbox.counts()} == {"sent"}
+        assert {c.status for c in reader.outbox_counts.counts()} == {"sent"}
     finally:
         reader.close()
 

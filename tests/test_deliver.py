@@ -96,8 +96,8 @@ def deliverer(store: Store, clock: Clock, channels: dict[str, Recorder],
               throttles: dict[str, Rate] | None = None, **channel_options: Any) -> Deliverer:
     settings = {name: ConsoleChannelSettings(type="console", **channel_options.get(name, {}))
                 for name in channels}
-    return Deliverer(store.outbox, direct, channels, settings, throttles or {},
-                     DeliverySettings(), clock)
+    return Deliverer(store.outbox, store.channel_health, direct, channels, settings,
+                     throttles or {}, DeliverySettings(), clock)
 
 
 def deliver(d: Deliverer) -> Any:
@@ -146,18 +146,18 @@ def test_a_permanent_failure_parks_the_channel_until_its_settings_change(store: 
         "desk", "Slack said invalid_auth", ChannelFailure.AUTH, permanent=True) if broken else None)
     file(store, clock, (1, make_alert(1), {}), (2, make_alert(2), {}))
     deliver(deliverer(store, clock, {"desk": desk}))
-    state = store.outbox.channel_states()["desk"]
+    state = store.channel_health.channel_states()["desk"]
     assert state.failing_since == START
     assert state.error == "Slack said invalid_auth"
     broken = False
     clock.now += timedelta(days=3)  # longer than delivery.max_age: still nothing is lost
     deliver(deliverer(store, clock, {"desk": desk}))
     assert desk.sent == []
-    assert {c.status: c.count for c in store.outbox.counts()} == {"pending": 2}
+    assert {c.status: c.count for c in store.outbox_counts.counts()} == {"pending": 2}
     fixed = deliverer(store, clock, {"desk": desk}, desk={"min_severity": "low"})
     deliver(fixed)
     assert desk.titles == ["headline 1", "headline 2"]
-    assert store.outbox.channel_states()["desk"].failing_since is None
+    assert store.channel_health.channel_states()["desk"].failing_since is None
 
 
 def test_clearing_a_failing_channel_releases_its_alerts(store: Store) -> None:
@@ -168,7 +168,7 @@ def test_clearing_a_failing_channel_releases_its_alerts(store: Store) -> None:
     d = deliverer(store, clock, {"desk": desk})
     deliver(d)
     desk.fail = None
-    store.outbox.clear_failing("desk")  # what a successful `channels test` does
+    store.channel_health.clear_failing("desk")  # what a successful `channels test` does
     deliver(d)
     assert desk.titles == ["headline 1"]
 
@@ -200,7 +200,7 @@ def test_throttled_alerts_go_to_the_digest_when_the_channel_has_one(store: Store
     assert asyncio.run(d.send_digest("desk")) == 4
     (digest,) = desk.digests
     assert [a.article_title for a in digest.alerts] == [f"headline {n}" for n in range(1, 5)]
-    assert {c.status: c.count for c in store.outbox.counts()} == {"sent": 4}
+    assert {c.status: c.count for c in store.outbox_counts.counts()} == {"sent": 4}
     assert asyncio.run(d.send_digest("desk")) == 0  # an empty digest is not sent
     assert len(desk.digests) == 1
 
@@ -231,7 +231,7 @@ def test_alerts_held_for_a_removed_channel_are_retried_then_recorded_failed(stor
     assert deliver(d).failed == 1
     clock.now += timedelta(minutes=1)
     assert deliver(d).failed == 1
-    assert store.outbox.failed_rows() == [
+    assert store.outbox_counts.failed_rows() == [
         ("gone", "r1", "channel 'gone' is not configured any more")] * 2
 
 

@@ -120,6 +120,6 @@ def test_alerts_arrive_once_per_channel_after_both_channels_recover(
     assert "<script>" not in html
 
     store = Store(settings.storage.url).open()
-    counts = {(c.channel, c.status): c.count for c in store.outbox.counts()}
+    counts = {(c.channel, c.status): c.count for c in store.outbox_counts.counts()}
     store.close()
     assert counts == {("mail", "sent"): planned // 2, ("slack", "sent"): planned // 2}

@@ -80,8 +80,9 @@ def test_a_follow_up_filed_with_its_alert_replies_in_its_slack_and_email_threads
         type="email", host="127.0.0.1", port=mail.port, security="none",
         sender="newsmon@example.org", to=["desk@example.org"]))
     publish(store, clock, (1, 2), "slack", "mail")
-    d = Deliverer(store.outbox, direct, {"slack": api_channel(slack_server), "mail": email},
-                  {}, {}, DeliverySettings(), clock)
+    d = Deliverer(store.outbox, store.channel_health, direct,
+                  {"slack": api_channel(slack_server), "mail": email}, {}, {}, DeliverySettings(),
+                  clock)
     assert asyncio.run(d.deliver_due()).sent == 4
     first, second = slack_server.posts
     assert "thread_ts" not in first.body
@@ -141,7 +142,8 @@ def test_a_follow_up_of_an_alert_a_silence_dropped_is_emailed_as_the_storys_aler
     publish(store, clock, (2,), "mail", source="observer")
     store.silences.add("source", "wire", "drop", "", "me", clock.now,
                        clock.now + timedelta(hours=1))
-    d = Deliverer(store.outbox, direct, {"mail": email}, {}, {}, DeliverySettings(), clock)
+    d = Deliverer(store.outbox, store.channel_health, direct, {"mail": email}, {}, {},
+                  DeliverySettings(), clock)
     asyncio.run(d.deliver_due())
     (stand_in,) = (r.message for r in mail.received)
     assert str(stand_in["Subject"]) == "[newsmon] HIGH: Rule — headline 2"

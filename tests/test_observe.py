@@ -177,7 +177,7 @@ def test_the_outbox_depth_is_read_from_the_store_at_scrape_time(
 
     held = asyncio.run(go())
     store = Store(settings.storage.url).open()
-    counts = {c.status: c.count for c in store.outbox.counts()}
+    counts = {c.status: c.count for c in store.outbox_counts.counts()}
     store.close()
     assert held == counts["held"]
 

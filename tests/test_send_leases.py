@@ -50,7 +50,7 @@ def other(store_url: str, store: Store) -> Iterator[Store]:
 
 
 def statuses(store: Store) -> dict[str, int]:
-    return {c.status: c.count for c in store.outbox.counts()}
+    return {c.status: c.count for c in store.outbox_counts.counts()}
 
 
 # --- a claimant whose lease ran out ----------------------------------------------------
@@ -197,8 +197,8 @@ def test_a_slow_slack_send_keeps_its_lease_and_no_other_node_sends_it_again(
     settings = DeliverySettings(lease=SHORT)
 
     def node(on: Store) -> Deliverer:
-        return Deliverer(on.outbox, direct, {"desk": api_channel(slack_server, timeout="10s")},
-                         {}, {}, settings, now)
+        return Deliverer(on.outbox, on.channel_health, direct,
+                         {"desk": api_channel(slack_server, timeout="10s")}, {}, {}, settings, now)
 
     async def two_nodes() -> tuple[int, int]:
         first = asyncio.create_task(node(store).deliver_due())
@@ -221,7 +221,8 @@ def test_a_digest_outlasting_its_job_lease_is_sent_by_one_node_only(
 
     def node(on: Store, name: str) -> Sending:
         channels = {"desk": api_channel(slack_server, timeout="10s")}
-        d = Deliverer(on.outbox, direct, channels, digest_only, {}, DeliverySettings(), now)
+        d = Deliverer(on.outbox, on.channel_health, direct, channels, digest_only, {},
+                      DeliverySettings(), now)
         return Sending(d, channels, on, direct, name, SHORT, now)
 
     async def two_nodes() -> tuple[int, int, int]:
@@ -282,8 +283,8 @@ def test_a_job_lease_renewal_still_running_as_the_digest_ends_does_not_outlive_i
 
     async def digest() -> int:
         channels = {"desk": SlowDigests(0.2)}
-        d = Deliverer(store.outbox, threaded, channels, digest_only, {}, DeliverySettings(),
-                      clock)
+        d = Deliverer(store.outbox, store.channel_health, threaded, channels, digest_only, {},
+                      DeliverySettings(), clock)
         sent = await Sending(d, channels, store, threaded, "a", lease, clock).send_digest("desk")
         await asyncio.to_thread(renewed.wait, 5)
         return sent
@@ -334,12 +335,13 @@ def test_a_channel_whose_round_breaks_leaves_no_other_channel_sending_without_it
 
     async def two_nodes() -> int:
         first = asyncio.create_task(Deliverer(
-            store.outbox, flaky_db, {"slow": slow, "fast": fast}, {}, {}, settings, now,
+            store.outbox, store.channel_health, flaky_db, {"slow": slow, "fast": fast}, {}, {},
+            settings, now,
         ).deliver_due())
         await slow.started.wait()
         await asyncio.sleep(SHORT.total_seconds() * 4 / 3)  # the lease it took has run out
-        second = await Deliverer(other.outbox, direct, {"slow": again}, {}, {}, settings,
-                                 now).deliver_due()
+        second = await Deliverer(other.outbox, other.channel_health, direct, {"slow": again},
+                                 {}, {}, settings, now).deliver_due()
         slow.go.set()
         with pytest.raises(sa.exc.OperationalError):
             await first

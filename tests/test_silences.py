@@ -56,7 +56,7 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 def by_status(store: Store) -> dict[tuple[str, str], int]:
-    return {(c.channel, c.status): c.count for c in store.outbox.counts()}
+    return {(c.channel, c.status): c.count for c in store.outbox_counts.counts()}
 
 
 def test_a_silence_covers_its_rule_source_or_channel_only_while_it_lasts() -> None:

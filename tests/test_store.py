@@ -114,7 +114,7 @@ def test_one_alert_per_rule_story_and_channel(store: Store) -> None:
     outcome = store.save_batch(SourceState("wire", "u"), batch, NOW)
     assert outcome.articles_stored == 2
     assert outcome.alerts_created == 2
-    counts = {(c.channel, c.status): c.count for c in store.outbox.counts()}
+    counts = {(c.channel, c.status): c.count for c in store.outbox_counts.counts()}
     assert counts == {("console", "pending"): 1, ("slack", "pending"): 1}
 
 
@@ -187,7 +187,7 @@ def test_a_sent_alert_is_never_claimed_again(store: Store) -> None:
     (delivery,) = store.outbox.claim_due(NOW, 10, timedelta(minutes=5))
     store.outbox.mark_sent(delivery.outbox_id, NOW)
     assert store.outbox.claim_due(NOW + timedelta(days=1), 10, timedelta(minutes=5)) == []
-    assert [(c.status, c.count) for c in store.outbox.counts()] == [("sent", 1)]
+    assert [(c.status, c.count) for c in store.outbox_counts.counts()] == [("sent", 1)]
 
 
 def test_a_retried_alert_waits_for_its_next_attempt(store: Store) -> None:
@@ -213,7 +213,7 @@ def test_two_claimants_never_get_the_same_alert(store: Store, store_url: str) ->
     results: dict[str, list[int]] = {"a": [], "b": []}
 
     def drain(name: str, claimant: Store) -> None:
-        while any(c.status != "sent" for c in claimant.outbox.counts()):
+        while any(c.status != "sent" for c in claimant.outbox_counts.counts()):
             for delivery in claimant.outbox.claim_due(NOW, 3, timedelta(minutes=5)):
                 results[name].append(delivery.outbox_id)
                 claimant.outbox.mark_sent(delivery.outbox_id, NOW)

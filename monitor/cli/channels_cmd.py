@@ -63,9 +63,9 @@ def _clear_failing(url: str, name: str) -> None:
         print(f"note: could not update the state database: {exc}", file=sys.stderr)
         return
     try:
-        state = store.outbox.channel_states().get(name)
+        state = store.channel_health.channel_states().get(name)
         if state is not None and state.failing_since is not None:
-            store.outbox.clear_failing(name)
+            store.channel_health.clear_failing(name)
             print(f"channel {name} was marked failing ({state.error}); cleared: its waiting"
                   " alerts will be sent")
     finally:

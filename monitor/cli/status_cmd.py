@@ -42,9 +42,9 @@ def snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
     store = Store(settings.storage.url).open()
     try:
         states = {s.name: s for s in store.source_states()}
-        counts = store.outbox.counts()
-        channel_states = store.outbox.channel_states()
-        failed = store.outbox.failed_rows(5)
+        counts = store.outbox_counts.counts()
+        channel_states = store.channel_health.channel_states()
+        failed = store.outbox_counts.failed_rows(5)
         articles = store.count_articles()
         silences = store.silences.active(now) + store.silences.ended_since(
             now - ENDED_SILENCES, now)

@@ -69,7 +69,7 @@ class Observer:
 
     async def _scrape(self) -> Response:
         try:
-            counts = await asyncio.wait_for(self._db(self._store.outbox.unsent_counts),
+            counts = await asyncio.wait_for(self._db(self._store.outbox_counts.unsent_counts),
                                             STORE_DEADLINE)
         except Exception as exc:
             log.warning("metrics: the outbox could not be read: %s", error_line(exc))

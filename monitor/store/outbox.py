@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,32 +33,15 @@ from sqlalchemy.sql import ColumnElement, FromClause
 
 from monitor.records import Alert, Delivery
 from monitor.silence import Silence
+from monitor.store.channel_health import touch_channel
 from monitor.store.follow_ups import Parent, followed, retired_key
-from monitor.store.schema import channel_state, outbox
+from monitor.store.schema import outbox
 from monitor.store.silences import active_silences
 
 if TYPE_CHECKING:
     from monitor.store.store import Store
 
 OPEN_STATUSES = ("pending", "sending", "deferred")
-UNSENT_STATUSES = (*OPEN_STATUSES, "held", "failed", "silenced")
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxCount:
-    channel: str
-    status: str
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelState:
-    channel: str
-    failing_since: datetime | None
-    error: str | None
-    fingerprint: str | None
-    last_sent_at: datetime | None
-    last_digest_at: datetime | None
 
 
 class Outbox:
@@ -147,7 +129,7 @@ class Outbox:
             ).scalar_one_or_none()
             if channel is None:
                 return False
-            self._touch_channel(conn, channel, last_sent_at=now)
+            touch_channel(self._store, conn, channel, last_sent_at=now)
         return True
 
     # Every other outcome of a send applies to a row only while ``claim`` still holds it:
@@ -300,57 +282,7 @@ class Outbox:
                 conn.execute(update(outbox).where(outbox.c.id.in_(chunk),
                                                   outbox.c.status == "held")
                              .values(status="sent", sent_at=now, last_error=None))
-            self._touch_channel(conn, channel, last_digest_at=now)
-
-    # --- channel state -------------------------------------------------------------------
-
-    def channel_states(self) -> dict[str, ChannelState]:
-        with self._store.transaction() as conn:
-            rows = conn.execute(select(channel_state)).mappings().all()
-        return {r["channel"]: ChannelState(**dict(r)) for r in rows}
-
-    def set_failing(self, channel: str, error: str, fingerprint: str, now: datetime) -> None:
-        with self._store.transaction() as conn:
-            self._touch_channel(conn, channel, failing_since=now, error=error,
-                                fingerprint=fingerprint)
-
-    def clear_failing(self, channel: str) -> None:
-        with self._store.transaction() as conn:
-            self._touch_channel(conn, channel, failing_since=None, error=None, fingerprint=None)
-
-    def _touch_channel(self, conn: Connection, channel: str, **values: Any) -> None:
-        statement = self._store.insert(channel_state).values(channel=channel, **values)
-        conn.execute(statement.on_conflict_do_update(index_elements=[channel_state.c.channel],
-                                                     set_=values))
-
-    def counts(self) -> list[OutboxCount]:
-        with self._store.transaction() as conn:
-            rows = conn.execute(
-                select(outbox.c.channel, outbox.c.status, func.count())
-                .group_by(outbox.c.channel, outbox.c.status)
-                .order_by(outbox.c.channel, outbox.c.status)
-            ).all()
-        return [OutboxCount(r[0], r[1], int(r[2])) for r in rows]
-
-    def unsent_counts(self) -> list[OutboxCount]:
-        """Rows per channel and status, sent ones left out (an index read, not a scan)."""
-        with self._store.transaction() as conn:
-            rows = conn.execute(
-                select(outbox.c.channel, outbox.c.status, func.count())
-                .where(outbox.c.status.in_(UNSENT_STATUSES))
-                .group_by(outbox.c.channel, outbox.c.status)
-            ).all()
-        return [OutboxCount(r[0], r[1], int(r[2])) for r in rows]
-
-    def failed_rows(self, limit: int = 20) -> list[tuple[str, str, str | None]]:
-        """The latest failed alerts: (channel, rule, last error)."""
-        with self._store.transaction() as conn:
-            rows = conn.execute(
-                select(outbox.c.channel, outbox.c.rule_id, outbox.c.last_error)
-                .where(outbox.c.status == "failed").order_by(outbox.c.id.desc()).limit(limit)
-            ).all()
-        return [(r[0], r[1], r[2]) for r in rows]
-
+            touch_channel(self._store, conn, channel, last_digest_at=now)
 
 
 def _list(listed: dict[int, Alert], behind: dict[int, list[tuple[int, Alert]]],

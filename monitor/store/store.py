@@ -6,7 +6,9 @@ event loop never blocks on the database. Every method is one transaction
 articles, their hits and the alerts they create together, so an alert exists
 exactly when its article does.
 
-The outbox's queries live beside it in ``outbox.py`` (``store.outbox``).
+The outbox's queries live beside it in ``outbox.py`` (``store.outbox``), its counts in
+``outbox_counts.py`` (``store.outbox_counts``), and the channels' health in
+``channel_health.py`` (``store.channel_health``).
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ from monitor.errors import StoreError
 from monitor.identity import StoredArticle, link_key
 from monitor.plan import PlannedAlert
 from monitor.records import Article, Hit
+from monitor.store.channel_health import ChannelHealth
 from monitor.store.filing import file_alerts
 from monitor.store.history import published_since, rows_since, stored_article
 from monitor.store.migrate import migrate
 from monitor.store.nodes import Nodes, names_among
 from monitor.store.outbox import Outbox
+from monitor.store.outbox_counts import OutboxCounts
 from monitor.store.recall import Recall, recall_many, rules_matched
 from monitor.store.schema import article_aliases, articles, hits, sources
 from monitor.store.silences import Silences, active_silences
@@ -88,6 +92,8 @@ class Store:
         self._engine: Engine | None = None
         self._statements: dict[object, object] = {}  # ``statement``
         self.outbox = Outbox(self)
+        self.outbox_counts = OutboxCounts(self)
+        self.channel_health = ChannelHealth(self)
         self.silences = Silences(self)
         self.nodes = Nodes(self)
         self.story_lock = StoryLock(self)
