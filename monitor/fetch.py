@@ -47,13 +47,21 @@ def build_client(settings: FetchSettings) -> httpx.AsyncClient:
 
     Redirects are followed by ``Fetcher`` itself, one hop at a time, so each hop's
     target can be checked (scheme, private addresses, loops).
+
+    At most ``concurrency`` idle connections are kept for reuse. httpcore's pool looks
+    at every pooled connection (and, for each idle one, at all of them again) each
+    time a request starts or ends: with up to ``2 * concurrency`` connections kept,
+    that was the largest single cost of fetching a changed feed. An idle connection
+    is reused only by the next request to its host within httpx's keep-alive expiry
+    (5 s), so few survive a busy cycle either way (benchmarks/README.md, ``## poll``).
     """
     return httpx.AsyncClient(
         timeout=_timeouts(settings),
         follow_redirects=False,
         http2=True,
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
-        limits=httpx.Limits(max_connections=settings.concurrency * 2),
+        limits=httpx.Limits(max_connections=settings.concurrency * 2,
+                            max_keepalive_connections=settings.concurrency),
     )
 
 

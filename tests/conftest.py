@@ -65,10 +65,25 @@ class FeedServer:
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0  # most GETs in progress at once
+        self.connections = 0  # accepted so far
+        self.open_connections = 0  # accepted and not yet closed by the client
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with server.lock:
+                    server.connections += 1
+                    server.open_connections += 1
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with server.lock:
+                        server.open_connections -= 1
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -166,8 +181,8 @@ class FeedServer:
         return [r for r in self.requests if r.path == path]
 
 
-@pytest.fixture
-def feed_server() -> Iterator[FeedServer]:
+@contextmanager
+def running_feed_server() -> Iterator[FeedServer]:
     server = FeedServer()
     server.thread.start()
     try:
@@ -175,6 +190,12 @@ def feed_server() -> Iterator[FeedServer]:
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with running_feed_server() as server:
+        yield server
 
 
 def run_cycles(settings: Settings, out: io.StringIO | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import time
 from datetime import timedelta
@@ -16,7 +17,7 @@ from monitor.config import FetchSettings
 from monitor.errors import FetchError, FetchFailure
 from monitor.fetch import Fetcher, Validators, _is_private, build_client, parse_retry_after
 from monitor.records import FetchResult
-from tests.conftest import FeedServer
+from tests.conftest import FeedServer, running_feed_server
 
 RSS = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
 
@@ -246,3 +247,43 @@ def test_a_feed_that_is_not_redirected_is_fetched_without_a_dns_lookup_of_its_ow
     assert first.body == RSS
     assert second.not_modified
     assert looked_up == ["localhost"]  # the one connection's, kept alive for the second
+
+
+def _open_connections_settle(servers: list[FeedServer], at_most: int) -> None:
+    """Wait (up to two seconds) until the client keeps at most ``at_most`` connections
+    open to ``servers``: a server sees a close a moment after the client makes it."""
+    deadline = time.monotonic() + 2
+    while sum(s.open_connections for s in servers) > at_most and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_host_s_connection_is_kept_for_its_next_feed(feed_server: FeedServer) -> None:
+    urls = [feed_server.serve(f"/feed{i}", RSS) for i in range(3)]
+
+    async def go() -> None:
+        settings = FetchSettings()
+        async with build_client(settings) as client:
+            fetcher = Fetcher(client, settings)
+            for url in urls:
+                await fetcher.fetch("src", url, Validators())
+
+    asyncio.run(go())
+    assert feed_server.connections == 1
+
+
+def test_no_more_idle_connections_are_kept_than_sources_are_polled_at_a_time() -> None:
+    """httpcore's pool looks at every kept connection whenever a request starts or ends;
+    idle ones beyond ``concurrency`` are closed (the oldest first)."""
+    with contextlib.ExitStack() as stack:
+        hosts = [stack.enter_context(running_feed_server()) for _ in range(5)]
+
+        async def go() -> list[int]:
+            settings = FetchSettings(concurrency=2)
+            async with build_client(settings) as client:
+                fetcher = Fetcher(client, settings)
+                for host in hosts:
+                    await fetcher.fetch("src", host.serve("/feed", RSS), Validators())
+                await asyncio.to_thread(_open_connections_settle, hosts, 2)
+                return [host.open_connections for host in hosts]
+
+        assert asyncio.run(go()) == [0, 0, 0, 1, 1]
