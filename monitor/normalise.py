@@ -13,6 +13,7 @@ Pure functions: no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import replace
@@ -105,6 +106,14 @@ def plausible_time(published: datetime | None, fetched: datetime) -> datetime | 
     return published
 
 
+# A feed lists the same links poll after poll: a changed feed's known entries were
+# most of the canonical URLs worked out (``urlsplit``, ``parse_qsl`` and ``urlencode``,
+# about 12 us a link). The URL depends on the link alone, so it is remembered by the
+# link; 65,536 links (3,000 feeds of 20 items) of 100 characters take about 20 MB.
+CANONICAL_URLS_KEPT = 1 << 16
+
+
+@functools.lru_cache(maxsize=CANONICAL_URLS_KEPT)
 def canonical_url(link: str) -> str | None:
     """The link without what varies between shares of one article; None if not http(s)."""
     try:

@@ -154,3 +154,51 @@ def test_fingerprints_stored_by_another_way_of_fingerprinting_are_not_believed()
     other_version = stored.replace(entry_texts.VERSION, "fp0", 1)
     assert known_fingerprints(other_version) == {}
     assert normalise_batch("wire", [kept], FETCHED, "guid", other_version).keys_only == frozenset()
+
+
+def test_a_known_entry_whose_link_changed_gets_the_url_and_identity_of_its_new_link() -> None:
+    """Canonical URLs are remembered by link (``normalise.canonical_url``): an entry known
+    by its text is still given the URL of the link it has now."""
+    before = [entry("Kursk", "Troops advance", None, "https://wire.example/kursk?utm_source=rss")]
+    first = normalise_batch("wire", before, FETCHED, "guid", None)
+    moved = [entry("Kursk", "Troops advance", None, "https://wire.example/kursk-2?ref=rss")]
+    again = normalise_batch("wire", moved, FETCHED, "guid", first.entry_texts)
+    assert again.keys_only == {first.articles[0].fingerprint}
+    assert again.articles[0].url == "https://wire.example/kursk-2?ref=rss"
+    assert again.articles[0].identity != first.articles[0].identity
+    full = normalise_entry("wire", moved[0], FETCHED, "guid")
+    assert (again.articles[0].url, again.articles[0].identity) == (full.url, full.identity)
+
+
+FEED_WITHOUT_GUIDS = (
+    "<?xml version='1.0'?><rss version='2.0'><channel><title>Desk</title>"
+    "<item><title>Kursk incursion enters its fourth month</title><link>{link}</link>"
+    "<description>Ukrainian troops hold ground in the Kursk region.</description></item>"
+    "<item><title>ATACMS cleared for strikes inside Russia</title>"
+    "<link>https://desk.example/atacms?utm_source=rss</link>"
+    "<description>Washington lifts a long-standing restriction.</description></item>"
+    "</channel></rss>")
+
+
+def test_an_item_without_guid_whose_link_changes_is_a_new_article_at_its_new_url(
+    tmp_path: Path, feed_server: FeedServer, store_url: str,
+) -> None:
+    """Without a guid an item is its link: a new link (not merely new tracking
+    parameters) is a new article, even though its text is known from the last poll."""
+    def serve(link: str, etag: str) -> str:
+        return feed_server.serve("/desk.xml", FEED_WITHOUT_GUIDS.format(link=link).encode(),
+                                 etag=etag)
+
+    desk = {"name": "desk", "url": serve("https://desk.example/kursk?utm_source=rss", '"1"')}
+    configured = settings(tmp_path, store_url, [desk])
+    (first,) = cycle(configured, {"console": console()[0]})
+    assert [p.new for p in first.polls] == [2]
+    serve("https://desk.example/kursk?utm_source=mail", '"2"')
+    (retagged,) = cycle(configured, {"console": console()[0]})
+    assert [p.new for p in retagged.polls] == [0]
+    serve("https://desk.example/kursk-month-four", '"3"')
+    (moved,) = cycle(configured, {"console": console()[0]})
+    assert [p.new for p in moved.polls] == [1]
+    assert sorted(rows(store_url, "SELECT url FROM articles")) == [
+        ("https://desk.example/atacms",), ("https://desk.example/kursk",),
+        ("https://desk.example/kursk-month-four",)]
