@@ -13,11 +13,11 @@ Pure functions: no I/O.
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -113,7 +113,7 @@ def plausible_time(published: datetime | None, fetched: datetime) -> datetime | 
 CANONICAL_URLS_KEPT = 1 << 16
 
 
-@functools.lru_cache(maxsize=CANONICAL_URLS_KEPT)
+@lru_cache(maxsize=CANONICAL_URLS_KEPT)
 def canonical_url(link: str) -> str | None:
     """The link without what varies between shares of one article; None if not http(s)."""
     try:
