@@ -87,7 +87,8 @@ class WebServer:
                 request = Request(method, self.path, headers, body)
                 with outer._lock:
                     outer.requests.append(request)
-                if method == "POST" and self.path == SLACK_API + "chat.postMessage":
+                scripted = self.path.split("?")[0] in outer.routes
+                if method == "POST" and self.path == SLACK_API + "chat.postMessage" and not scripted:
                     self._send(outer._slack_reply(request))
                     return
                 is_hook = self.path == HOOK_PATH or self.path.startswith(HOOK_PATH + "-")
