@@ -12,8 +12,10 @@ the POSTs of newsmon's webhook channel (``/hook``).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -23,10 +25,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 HOOK_PATH = "/hook"
 SLACK_API = "/slack/api/"
 
@@ -88,7 +91,8 @@ class WebServer:
                 with outer._lock:
                     outer.requests.append(request)
                 scripted = self.path.split("?")[0] in outer.routes
-                if method == "POST" and self.path == SLACK_API + "chat.postMessage" and not scripted:
+                slack_api = self.path == SLACK_API + "chat.postMessage"
+                if method == "POST" and slack_api and not scripted:
                     self._send(outer._slack_reply(request))
                     return
                 is_hook = self.path == HOOK_PATH or self.path.startswith(HOOK_PATH + "-")
@@ -195,6 +199,24 @@ def rfc822(epoch: float) -> str:
 
 
 # ---------------------------------------------------------------- running newsmon
+
+
+def once_per_session(tmp_path_factory: Any, name: str, observe: Callable[[], T]) -> T:
+    """``observe()`` once per test session, even when pytest-xdist spreads a module's tests
+    over several workers: the first worker runs it, the others wait and read its result."""
+    root: Path = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of one session
+    saved = root / f"blackbox-{name}.pickle"
+    with open(root / f"blackbox-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if saved.exists():
+            loaded: T = pickle.loads(saved.read_bytes())
+            return loaded
+        value = observe()
+        saved.write_bytes(pickle.dumps(value))
+        return value
+
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.blackbox_support import Result, finish, start
+from tests.blackbox_support import Result, finish, once_per_session, start
 
 FILES: dict[str, str] = {
     # rules check: each problem at its own line and column
@@ -89,6 +89,10 @@ COMMANDS: dict[str, list[str]] = {
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
+    return once_per_session(tmp_path_factory, "cli", lambda: observe(tmp_path_factory))
+
+
+def observe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
     folder: Path = tmp_path_factory.mktemp("cli")
     for name, text in {**FILES, **CONFIGS}.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)

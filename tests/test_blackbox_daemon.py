@@ -14,7 +14,6 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tests.blackbox_support import (
     WebServer,
     current_stderr,
     newsmon,
+    once_per_session,
     rfc822,
     rss,
     start,
@@ -74,7 +74,11 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return once_per_session(tmp_path_factory, "daemon", lambda: observe(tmp_path_factory))
+
+
+def observe(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder: Path = tmp_path_factory.mktemp("daemon")
     rules = folder / "rules"
     rules.mkdir()
@@ -133,7 +137,7 @@ url = "{web.url('/hook')}"
         web.hook_delay = 0
         record.again = newsmon("run", "--once", "--config", "newsmon.toml", cwd=folder)
         record.posts = web.hooks()
-        yield record
+        return record
 
 
 def test_a_bad_rule_file_at_reload_is_logged_with_its_file_line_and_column(run: Run) -> None:

@@ -15,7 +15,6 @@ import json
 import re
 import time
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime
@@ -29,6 +28,7 @@ from tests.blackbox_support import (
     Result,
     WebServer,
     newsmon,
+    once_per_session,
     rfc822,
     rss,
     status_json,
@@ -169,7 +169,7 @@ class Cycle:
     status: dict[str, Any]
     status_text: Result
     urls: dict[str, str]
-    web: WebServer
+    discovered_url: str
 
     def titles(self) -> list[str]:
         return [p["article"]["title"] for p in self.posts]
@@ -190,7 +190,11 @@ NOT_A_FEED = {"html": ("text/html", "Welcome to the Daily Bugle"),
 
 
 @pytest.fixture(scope="module")
-def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
+def cycle(tmp_path_factory: pytest.TempPathFactory) -> Cycle:
+    return once_per_session(tmp_path_factory, "hostile", lambda: observe(tmp_path_factory))
+
+
+def observe(tmp_path_factory: pytest.TempPathFactory) -> Cycle:
     folder: Path = tmp_path_factory.mktemp("hostile")
     write_rule(folder / "rules", "hits.yaml", RULE)
     secret_file = folder / "secret.txt"
@@ -318,7 +322,7 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
         result = newsmon("run", "--once", "--config", "newsmon.toml", cwd=folder, timeout=120)
         status = status_json(folder)
         status_text = newsmon("status", "--config", "newsmon.toml", cwd=folder)
-        yield Cycle(result, web.hooks(), status, status_text, urls, web)
+        return Cycle(result, web.hooks(), status, status_text, urls, web.url("/discovered.xml"))
 
 
 def test_cycle_completes_with_exit_code_0_despite_the_bad_sources(cycle: Cycle) -> None:
@@ -393,7 +397,7 @@ def test_page_linking_its_feed_is_followed_to_the_feed_and_status_names_it(
         cycle: Cycle) -> None:
     assert [p["article"]["title"] for p in cycle.by_source("alternate")] == [
         "Discovered feed sanctions"]
-    assert cycle.source_status("alternate")["feed_url"] == cycle.web.url("/discovered.xml")
+    assert cycle.source_status("alternate")["feed_url"] == cycle.discovered_url
 
 
 def test_redirects_within_the_limit_are_followed_when_private_is_allowed(cycle: Cycle) -> None:

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -25,7 +24,16 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.blackbox_support import Reply, Request, Result, WebServer, newsmon, rfc822, rss
+from tests.blackbox_support import (
+    Reply,
+    Request,
+    Result,
+    WebServer,
+    newsmon,
+    once_per_session,
+    rfc822,
+    rss,
+)
 
 NOW = time.time()
 SLACK_SECRET_PATH = "/hooks/services/T0B0/SECRETslackPATH123"
@@ -38,7 +46,7 @@ id: sanctions
 title: Sanctions
 severity: high
 query: sanctions
-notify: [mail, slack, signed, dead-slack]
+notify: [mail, slack, signed, dead-slack, limited, throttled, critical-only]
 dedupe: {scope: article}
 examples:
   match: ["new sanctions"]
@@ -76,6 +84,13 @@ class Cycle:
     envelopes: list[tuple[str, list[str]]]
     slack: list[Request]
     signed: list[Request]
+    others: dict[str, list[Request]]
+
+    def outbox(self, channel: str) -> dict[str, int]:
+        status = json.loads(self.status_json.stdout)
+        found: dict[str, int] = next(c for c in status["channels"]
+                                     if c["name"] == channel)["outbox"]
+        return found
 
 
 def free_port() -> int:
@@ -87,7 +102,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
+def cycle(tmp_path_factory: pytest.TempPathFactory) -> Cycle:
+    return once_per_session(tmp_path_factory, "markup", lambda: observe(tmp_path_factory))
+
+
+def observe(tmp_path_factory: pytest.TempPathFactory) -> Cycle:
     folder: Path = tmp_path_factory.mktemp("markup")
     (folder / "rules").mkdir()
     (folder / "rules" / "sanctions.yaml").write_text(RULE)
@@ -100,6 +119,8 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
     try:
         with WebServer() as web:
             web.routes[SLACK_SECRET_PATH] = Reply(200, b"ok", content_type="text/plain")
+            web.routes["/limited"] = Reply(429, b"rate_limited", {"Retry-After": "1"},
+                                           content_type="text/plain")
             web.routes["/feed.xml"] = Reply(body=rss([
                 {"title": PING, "link": "http://x.example/1", "guid": "m1",
                  "pubDate": rfc822(NOW - 60), "description": "Ping attempt."},
@@ -134,6 +155,17 @@ type = "slack"
 [channels.signed]
 type = "webhook"
 url = "{web.url('/hook')}"
+[channels.limited]
+type = "slack"
+webhook_url = "{web.url('/limited')}"
+[channels.throttled]
+type = "webhook"
+url = "{web.url('/hook-throttled')}"
+throttle = "1/1h"
+[channels.critical-only]
+type = "webhook"
+url = "{web.url('/hook-critical')}"
+min_severity = "critical"
 """)
             env = {"NEWSMON_CHANNELS__SLACK__WEBHOOK_URL": web.url(SLACK_SECRET_PATH),
                    "NEWSMON_CHANNELS__DEAD_SLACK__WEBHOOK_URL": web.url(DEAD_SECRET_PATH),
@@ -143,9 +175,11 @@ url = "{web.url('/hook')}"
                                 env=env)
             status_tx = newsmon("status", "--config", "newsmon.toml", cwd=folder, env=env)
             slack = [r for r in web.requests if r.path == SLACK_SECRET_PATH]
+            others = {path: [r for r in web.requests if r.path == path]
+                      for path in ("/limited", "/hook-throttled", "/hook-critical")}
             signed = [r for r in web.requests if r.path == "/hook"]
-            yield Cycle(result, status_js, status_tx, list(mailbox.messages),
-                        list(mailbox.envelopes), slack, signed)
+            return Cycle(result, status_js, status_tx, list(mailbox.messages),
+                        list(mailbox.envelopes), slack, signed, others)
     finally:
         controller.stop()
 
@@ -233,3 +267,23 @@ def test_status_shows_the_failing_channel_and_its_error(cycle: Cycle) -> None:
     assert dead["error"], dead
     assert "404" in dead["error"], dead
     assert dead["outbox"]["sent"] == 0, dead
+
+
+def test_a_429_from_a_slack_webhook_is_retried_not_taken_as_sent(cycle: Cycle) -> None:
+    assert len(cycle.others["/limited"]) == 1  # the later alerts wait behind the first
+    outbox = cycle.outbox("limited")
+    assert outbox["sent"] == 0, outbox
+    assert outbox["failed"] == 0, outbox
+    assert outbox["pending"] + outbox["deferred"] == 4, outbox
+
+
+def test_a_throttled_channel_defers_what_is_over_its_limit_and_drops_nothing(
+        cycle: Cycle) -> None:
+    assert len(cycle.others["/hook-throttled"]) == 1
+    outbox = cycle.outbox("throttled")
+    assert outbox["sent"] == 1, outbox
+    assert outbox["deferred"] + outbox["pending"] + outbox["held"] == 3, outbox
+
+
+def test_a_channel_ignores_alerts_below_its_min_severity(cycle: Cycle) -> None:
+    assert cycle.others["/hook-critical"] == []

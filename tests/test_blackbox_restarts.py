@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from tests.blackbox_support import (
     WebServer,
     finish,
     newsmon,
+    once_per_session,
     rfc822,
     rss,
     start,
@@ -162,7 +162,11 @@ def conditional(body: bytes, etag: str, modified: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+def history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    return once_per_session(tmp_path_factory, "restarts", lambda: observe(tmp_path_factory))
+
+
+def observe(tmp_path_factory: pytest.TempPathFactory) -> History:
     folder: Path = tmp_path_factory.mktemp("restarts")
     write_rule(folder / "rules", "events.yaml", RULE)
     write_rule(folder / "rules", "hungary.yaml", HUNGARY_RULE)
@@ -280,7 +284,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         write_rule(folder / "proposed", "short-window.yaml", SHORT_WINDOW_RULE)
         record.backtest = newsmon("backtest", "--since", "30d", "--rules", "proposed",
                                   "--config", "newsmon.toml", "--json", cwd=folder)
-        yield record
+        return record
 
 
 def test_first_cycle_alerts_a_story_once_and_the_second_outlet_follows_it(
