@@ -183,7 +183,8 @@ class Cycle:
 
 FAILING = ["trickle", "gzip-bomb", "gzip-twice", "redirect-loop", "redirect-file", "html",
            "challenge", "login", "empty", "dev-zero", "local-path", "file-url", "rate-limited",
-           "unavailable", "server-error", "not-modified"]
+           "unavailable", "server-error", "not-modified", "retry-after-day", "retry-after-short",
+           "retry-after-garbage"]
 NOT_A_FEED = {"html": ("text/html", "Welcome to the Daily Bugle"),
               "challenge": ("text/html", "Just a moment"),
               "login": ("text/html", "Sign in")}
@@ -244,6 +245,12 @@ def observe(tmp_path_factory: pytest.TempPathFactory) -> Cycle:
             Source("unavailable", Reply(503, b"maintenance", {"Retry-After": later},
                                         content_type="text/plain")),
             Source("server-error", Reply(500, b"oops", content_type="text/plain")),
+            Source("retry-after-day", Reply(429, b"", {"Retry-After": "86400"},
+                                            content_type="text/plain")),
+            Source("retry-after-short", Reply(503, b"", {"Retry-After": "1"},
+                                              content_type="text/plain")),
+            Source("retry-after-garbage", Reply(503, b"", {"Retry-After": "soon"},
+                                                content_type="text/plain")),
             Source("not-modified", Reply(304, b"")),
             Source("json-feed", Reply(body=json.dumps({
                 "version": "https://jsonfeed.org/version/1.1", "title": "JSON",
@@ -389,8 +396,13 @@ def test_retry_after_http_date_on_a_503_is_waited_out(cycle: Cycle) -> None:
     assert seconds_until(cycle, "unavailable") >= 2 * 3600 - 120
 
 
-def test_a_failing_source_is_not_retried_before_its_interval(cycle: Cycle) -> None:
-    assert seconds_until(cycle, "server-error") >= 10 * 60 - 120
+@pytest.mark.parametrize("name", ["server-error", "retry-after-short", "retry-after-garbage"])
+def test_a_failing_source_is_not_retried_before_its_interval(cycle: Cycle, name: str) -> None:
+    assert seconds_until(cycle, name) >= 10 * 60 - 120
+
+
+def test_a_retry_after_of_a_day_is_capped_at_six_hours(cycle: Cycle) -> None:
+    assert 6 * 3600 - 120 <= seconds_until(cycle, "retry-after-day") <= 6 * 3600 + 120
 
 
 def test_page_linking_its_feed_is_followed_to_the_feed_and_status_names_it(
