@@ -46,6 +46,10 @@ FILES: dict[str, str] = {
                         '  - id: near\n    title: Near\n    query: long-range NEAR/3 missiles\n'
                         '  - id: guarded\n    title: Guarded\n    query: sanctions NEAR/3 russia\n'
                         '    all: ["{EU}"]\n    none: ["title:opinion"]\n'),
+    "test/english.yaml": "id: english\ntitle: English\nquery: sanctions\nlanguages: [en]\n",
+    "test/languages.jsonl": ('{"id": "plain", "title": "New sanctions", "language": "en"}\n'
+                             '{"id": "regional", "title": "New sanctions", "language": "en-US"}\n'
+                             '{"id": "german", "title": "Neue sanctions", "language": "de-DE"}\n'),
     "test/story.txt": "Sanctions hit Moscow\nThe EU adopted new sanctions on Friday.\n",
     "test/bad.jsonl": '{"id": "x1", "title": "sanctions"}\n{not json\n',
 }
@@ -80,6 +84,7 @@ COMMANDS: dict[str, list[str]] = {
     "check-warnings": ["rules", "check", "warn"],
     "test-json": ["rules", "test", "test/rules.yaml", "test/articles.jsonl", "--json"],
     "test-explain": ["rules", "test", "test/rules.yaml", "test/articles.jsonl", "--explain"],
+    "test-languages": ["rules", "test", "test/english.yaml", "test/languages.jsonl", "--json"],
     "test-text-file": ["rules", "test", "test/rules.yaml", "test/story.txt", "--json"],
     "test-bad-input": ["rules", "test", "test/rules.yaml", "test/bad.jsonl", "--json"],
     "test-bad-rules": ["rules", "test", "check/unknown-key.yaml", "test/story.txt", "--json"],
@@ -245,3 +250,12 @@ def test_every_configuration_problem_is_reported_at_once(results: dict[str, Resu
     assert result.rc == 2
     assert "sources[0].name" in result.stderr, result.stderr
     assert "duplicate source name 'ok'" in result.stderr, result.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="rules test compares a JSON Lines article's language "
+                   "as written: 'en-US' misses languages: [en], which the daemon matches for a "
+                   "feed that declares en-us (it keeps the primary subtag)")
+def test_rules_test_matches_a_regional_language_tag_like_the_daemon(
+        results: dict[str, Result]) -> None:
+    assert sorted(m["article"] for m in matches(results, "test-languages")) == [
+        "plain", "regional"]
