@@ -460,15 +460,11 @@ def test_wrong_encoding_declaration_still_yields_readable_text(cycle: Cycle) -> 
     assert re.fullmatch(r"Caf. owners face sanctions in Z.rich", titles[0]), titles
 
 
-@pytest.mark.xfail(strict=True, reason="a UTF-8 byte order mark loses to an XML declaration "
-                   "naming windows-1251: the title comes out as mojibake and no rule matches")
 def test_a_byte_order_mark_decides_the_encoding_over_the_declaration(cycle: Cycle) -> None:
     assert [p["article"]["title"] for p in cycle.by_source("bom-beats-declaration")] == [
         "Киев: новые санкции против банков"]
 
 
-@pytest.mark.xfail(strict=True, reason="valid UTF-8 declared as windows-1251 is decoded as "
-                   "windows-1251: mojibake, no rule matches")
 def test_utf8_bytes_under_a_wrong_single_byte_declaration_stay_readable(cycle: Cycle) -> None:
     assert [p["article"]["title"] for p in cycle.by_source("utf8-declared-1251")] == [
         "Минск: новые санкции против банков"]

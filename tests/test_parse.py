@@ -443,6 +443,56 @@ def test_encodings_yield_readable_text(body: bytes, title: str) -> None:
     assert entry.title == title
 
 
+# A title the fast parser refuses (a bare "&"), so feedparser reads the body: both
+# parsers must reach the same encoding.
+_BROKEN = " & co"
+
+
+@pytest.mark.parametrize("tail", ["", _BROKEN], ids=["fast-parser", "feedparser"])
+@pytest.mark.parametrize(
+    ("mark", "codec"),
+    [(b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+     (b"\xff\xfe\x00\x00", "utf-32-le")],
+    ids=["utf-8", "utf-16-le", "utf-16-be", "utf-32-le"],
+)
+def test_a_byte_order_mark_decides_the_encoding_over_the_declaration_and_the_charset(
+    mark: bytes, codec: str, tail: str
+) -> None:
+    title = "Киев: санкции"
+    body = mark + _rss_with_title(
+        title + tail, '<?xml version="1.0" encoding="windows-1251"?>').encode(codec)
+    (entry,) = parse_feed("src", "http://x/feed", body,
+                          "application/rss+xml; charset=koi8-r").entries
+    assert entry.title == title + tail.replace("&", "&amp;")
+
+
+@pytest.mark.parametrize("tail", ["", _BROKEN], ids=["fast-parser", "feedparser"])
+@pytest.mark.parametrize(
+    ("declaration", "content_type"),
+    [('<?xml version="1.0" encoding="windows-1251"?>', None),
+     ('<?xml version="1.0" encoding = \'KOI8-R\'?>', "application/rss+xml"),
+     ('<?xml version="1.0"?>', "application/rss+xml; charset=windows-1251"),
+     ('<?xml version="1.0" encoding="utf-8"?>', 'text/xml; charset="iso-8859-5"')],
+    ids=["declared-windows-1251", "declared-koi8-r", "charset-windows-1251",
+         "charset-iso-8859-5"],
+)
+def test_valid_utf8_under_a_single_byte_declaration_is_read_as_utf8(
+    declaration: str, content_type: str | None, tail: str
+) -> None:
+    title = "Минск: санкции"
+    body = _rss_with_title(title + tail, declaration).encode("utf-8")
+    (entry,) = parse_feed("src", "http://x/feed", body, content_type).entries
+    assert entry.title == title + tail.replace("&", "&amp;")
+
+
+def test_a_single_byte_declaration_is_believed_when_only_some_bytes_look_like_utf8() -> None:
+    """'ß“' is valid UTF-8 (U+07D3); the stray bytes beside it are not."""
+    body = _rss_with_title("„Spaß“", '<?xml version="1.0" encoding="windows-1252"?>')
+    (entry,) = parse_feed("src", "http://x/feed", body.encode("cp1252"),
+                          "application/rss+xml; charset=windows-1252").entries
+    assert entry.title == "„Spaß“"
+
+
 def test_invalid_bytes_do_not_cost_the_rest_of_the_text() -> None:
     body = _rss_with_title("EU sanctions \udcff").encode("utf-8", "surrogateescape")
     (entry,) = parse_feed("src", "http://x/feed", body).entries

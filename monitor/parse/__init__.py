@@ -4,8 +4,9 @@ Formats: RSS 0.9x/1.0/2.0 and Atom (``fast``: fastfeedparser for well-formed
 feeds; ``classic``: feedparser for the broken-but-readable rest), JSON Feed
 (``jsonfeed``). Before any parser sees a body it is refused if it declares XML
 entities (in any encoding a parser would detect, or the one it declares) or is
-EBCDIC, and its encoding is repaired where its bytes contradict its declaration
-or declare nothing (``encoding``).
+EBCDIC, and its encoding is settled first (a byte order mark decides; valid UTF-8
+under a single-byte declaration is UTF-8) and repaired where its bytes declare
+nothing (``encoding``): the entity check and both parsers read the same text.
 
 This stage trusts nothing it reads and cleans nothing: every text field leaves
 it as HTML (plain text escaped) for ``normalise`` to turn into text. A body that
@@ -24,7 +25,7 @@ from monitor.parse.encoding import (
     declared_encoding,
     encoding_is_known,
     recover_undeclared,
-    repair_declared_encoding,
+    settle_encoding,
 )
 from monitor.parse.fast import parse_fast
 from monitor.parse.jsonfeed import parse_json_feed
@@ -46,6 +47,8 @@ def parse_feed(
     max_items: int = 1000,
 ) -> ParsedFeed:
     """Parse one fetched body; ``ParseError`` names the source and says why it is not a feed."""
+    # The header as received names the content type in messages; parsers get the settled one.
+    body, settled_content_type = settle_encoding(body, content_type)
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         kind = f" (content type {content_type})" if content_type else ""
@@ -59,7 +62,6 @@ def parse_feed(
         raise ParseError(source, url, "refused: an EBCDIC-encoded document")
     if _declares_entities(body):
         raise ParseError(source, url, "refused: the document declares XML entities")
-    body = repair_declared_encoding(body)
     known = encoding_is_known(body)
     if not known:  # rare: asked again only of a body recovery has changed
         recovered = recover_undeclared(body, content_type)
@@ -73,7 +75,7 @@ def parse_feed(
             fast_reason = str(exc)
         except Exception as exc:  # lxml can raise its own errors on odd input
             fast_reason = f"{type(exc).__name__}: {exc}"
-    parsed = parse_with_feedparser(body, content_type, max_items)
+    parsed = parse_with_feedparser(body, settled_content_type, max_items)
     if isinstance(parsed, ParsedFeed):
         return parsed
     raise ParseError(source, url, _not_a_feed(body, content_type, fast_reason, parsed))
