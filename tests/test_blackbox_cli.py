@@ -128,8 +128,6 @@ def test_rules_check_reports_each_error_at_its_line_and_column(
     assert any(re.match(rf"{re.escape(file)}:{position}: error: ", line) for line in lines), lines
 
 
-@pytest.mark.xfail(strict=True, reason="a query error in a double-quoted YAML scalar with "
-                   "escapes is reported at the scalar's opening quote, not at the error")
 def test_rules_check_column_inside_a_double_quoted_query_with_escapes(
         results: dict[str, Result]) -> None:
     lines = error_lines(results["check-errors"])

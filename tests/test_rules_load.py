@@ -6,17 +6,22 @@ line and column numbers asserted here can be checked by looking at the test.
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 import textwrap
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.durations import Rate as Throttle
 from monitor.errors import RuleSetError
 from monitor.match.query import parse_query
 from monitor.rules.load import collect_rules, load_rules, rule_files
 from monitor.rules.model import Dedupe, Rule
+from monitor.rules.scalarpos import scalar_offset_position
 from monitor.rules.yamlsource import YMap, YScalar, YSeq, read_yaml
 from monitor.severity import Severity
 
@@ -507,6 +512,78 @@ def test_a_query_error_in_a_quoted_scalar_counts_escapes(tmp_path: Path) -> None
         f"{path}:4:17: error: all[0]: wildcard 'x*' needs at least two literal characters"
         " (it would match too much)",
     ]
+
+
+def test_a_query_error_after_hex_and_line_break_escapes_is_at_its_character(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "escapes.yaml", """\
+        id: escapes
+        title: Escapes
+        query: "caf\\u00e9 AND \\x41\\U0001F680 AND\\tsanctions\\n AND (russia"
+        """)
+    # line 3: `query: "caf\u00e9 AND \x41\U0001F680 AND\tsanctions\n AND (russia"`:
+    # the "(" is in column 59, after escapes six, four, ten, two and two characters long
+    assert errors_of(path) == [f"{path}:3:59: error: query: ( without )"]
+
+
+def test_a_query_error_in_a_folded_double_quoted_scalar_is_on_its_own_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "folded-quoted.yaml"
+    path.write_text('id: folded-quoted\ntitle: Folded quoted\n'
+                    'query: "sanctions\\u0020AND   \n'
+                    '  \\"shadow fleet\\"\n'
+                    '\n'
+                    '    AND \\\n'
+                    '  (russia"\n', encoding="utf-8")
+    # the first break folds to a space (its trailing blanks dropped), the empty line to a
+    # line break, the escaped break to nothing: line 7 is `  (russia"`, the "(" in column 3
+    assert errors_of(path) == [f"{path}:7:3: error: query: ( without )"]
+
+
+def test_a_double_quoted_scalar_that_cannot_be_mapped_points_at_its_quote(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "q.yaml", 'query: "caf\\u00e9 AND (russia"\n')
+    document = read_yaml(path)
+    assert isinstance(document.root, YMap)
+    scalar = document.root.items["query"][1]
+    assert isinstance(scalar, YScalar)
+    where = scalar_offset_position(document, scalar, 9)
+    assert (where.line, where.col) == (1, 23)
+    # a value the source does not decode to (never made by YAML itself) is not guessed at
+    altered = dataclasses.replace(scalar, value="cafe AND (russia")
+    assert scalar_offset_position(document, altered, 9) == scalar.pos
+
+
+_DOUBLE_QUOTED_PIECES = ["sanctions", " ", "  ", "\t", '\\"', "\\\\", "\\n", "\\t", "\\x41",
+                         "\\u00e9", "\\U0001F680", "\\/", "\\_", "\n", "\n\n", "\n  ",
+                         " \n   \n ", "\\\n", "\\\n  ", "é", "'", ":", "#"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_DOUBLE_QUOTED_PIECES), min_size=1, max_size=10),
+       st.integers(min_value=0, max_value=40))
+def test_every_character_of_a_double_quoted_scalar_maps_to_where_it_was_written(
+    pieces: list[str], offset: int,
+) -> None:
+    source = 'query: "' + "".join(pieces) + '"\n'
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "q.yaml"
+        path.write_text(source, encoding="utf-8")
+        document = read_yaml(path)
+    assert isinstance(document.root, YMap)
+    scalar = document.root.items["query"][1]
+    assert isinstance(scalar, YScalar)
+    assert isinstance(scalar.value, str)
+    where = scalar_offset_position(document, scalar, offset)
+    assert where != scalar.pos  # mapped, not fallen back to the opening quote
+    written = source[where.index]
+    if offset >= len(scalar.value):
+        assert where.index == scalar.end.index - 1  # the closing quote
+    elif written not in "\\ \t\n":  # escapes and folds sit at their backslash or break
+        assert written == scalar.value[offset]
 
 
 def test_a_query_error_in_a_none_list_names_its_index(tmp_path: Path) -> None:

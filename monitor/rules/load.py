@@ -21,6 +21,7 @@ from monitor.match.query import Node, parse_query
 from monitor.match.text import FIELDS
 from monitor.rules.lint import likely_mistakes
 from monitor.rules.model import Dedupe, Example, Origin, Rule, RuleSet
+from monitor.rules.scalarpos import scalar_offset_position
 from monitor.rules.yamlsource import (
     YamlDocument,
     YMap,
@@ -28,7 +29,6 @@ from monitor.rules.yamlsource import (
     YScalar,
     YSeq,
     read_yaml,
-    scalar_offset_position,
 )
 from monitor.severity import Severity
 

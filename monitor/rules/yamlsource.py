@@ -161,38 +161,3 @@ def _resolve(node: yaml.ScalarNode) -> str | int | float | bool | None:
         return float(text)
     return text
 
-
-def scalar_offset_position(document: YamlDocument, scalar: YScalar, offset: int) -> Pos:
-    """Where character ``offset`` of a string scalar's value was written in the file.
-
-    The value is (nearly always) a subsequence of its source text, with folding
-    turning line breaks and indentation into single spaces: align greedily.
-    """
-    value = scalar.value if isinstance(scalar.value, str) else str(scalar.value)
-    source = document.text
-    i = scalar.pos.index
-    if scalar.style in ("'", '"'):
-        i += 1
-    elif scalar.style in ("|", ">"):
-        newline = source.find("\n", i)
-        i = newline + 1 if newline >= 0 else i
-    limit = scalar.end.index
-    for k in range(min(offset, len(value))):
-        c = value[k]
-        j = i
-        while j < limit and source[j] != c and not (c.isspace() and source[j].isspace()):
-            j += 1
-        if j >= limit:
-            return scalar.pos
-        i = j + 1
-        if c.isspace():
-            while i < limit and source[i].isspace() and (k + 1 >= len(value)
-                                                        or not value[k + 1].isspace()):
-                i += 1
-    return _index_to_pos(source, i)
-
-
-def _index_to_pos(text: str, index: int) -> Pos:
-    line = text.count("\n", 0, index) + 1
-    col = index - (text.rfind("\n", 0, index) + 1) + 1
-    return Pos(line, col, index)
