@@ -22,10 +22,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,12 +40,17 @@ from monitor.channel_settings import (
     ConsoleChannelSettings,
     EmailChannelSettings,
 )
+from monitor.config_references import (
+    NAME_PATTERN,
+    References,
+    reference_problems,
+    written_references,
+)
 from monitor.credentials import ENV_PREFIX, CredentialsDirectorySource
 from monitor.durations import Duration, OptionalDuration
 from monitor.errors import ConfigError
 from monitor.identity import IdentityMode
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 DEFAULT_CONFIG_NAME = "newsmon.toml"
 
 
@@ -249,28 +256,31 @@ class Settings(BaseSettings):
                 channels[twin] = merged
         return {**data, "channels": channels}
 
-    @model_validator(mode="after")
-    def _check_references(self) -> Settings:
-        problems: list[str] = []
-        seen: set[str] = set()
-        for index, source in enumerate(self.sources):
-            if source.name in seen:
-                problems.append(f"sources[{index}].name: duplicate source name {source.name!r}")
-            seen.add(source.name)
-        for name in self.channels:
-            if not re.match(NAME_PATTERN, name):
-                problems.append(
-                    f"channels.{name}: a channel name is lowercase letters, digits, - and _"
-                )
-        for index, channel in enumerate(self.defaults.channels):
-            if channel not in self.channels:
-                problems.append(f"defaults.channels[{index}]: unknown channel {channel!r}")
-        for index, channel in enumerate(self.health.channels or []):
-            if channel not in self.channels:
-                problems.append(f"health.channels[{index}]: unknown channel {channel!r}")
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_references(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Settings]
+    ) -> Settings:
+        try:
+            settings = handler(data)
+        except ValidationError as exc:
+            # Other values are invalid: check the names as written too, so that one run
+            # reports every problem (a duplicate source name beside a malformed one).
+            written = written_references(
+                data, DefaultsSettings().channels, _default_channels().keys())
+            problems = reference_problems(written)
+            if not problems:
+                raise
+            raise _with_problems(exc, problems, data) from None
+        problems = reference_problems(References(
+            source_names=[s.name for s in settings.sources],
+            channels=settings.channels.keys(),
+            default_channels=settings.defaults.channels,
+            health_channels=settings.health.channels,
+        ))
         if problems:
             raise ValueError("\n".join(problems))
-        return self
+        return settings
 
     @property
     def health_channels(self) -> list[str]:
@@ -353,6 +363,16 @@ def _describe(exc: ValidationError) -> list[str]:
             message = "unknown key"
         problems.extend(f"{where}: {line}" if where else line for line in message.splitlines())
     return problems
+
+
+def _with_problems(exc: ValidationError, problems: list[str], data: Any) -> ValidationError:
+    """``exc`` with ``problems`` added as errors of the whole configuration (``_describe``
+    prints their lines as they are)."""
+    carried = [InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=e["loc"],
+                                input=e["input"]) for e in exc.errors()]
+    added = [InitErrorDetails(type=PydanticCustomError("value_error", problem), loc=(),
+                              input=data) for problem in problems]
+    return ValidationError.from_exception_data(exc.title, [*carried, *added])
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:

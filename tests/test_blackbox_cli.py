@@ -241,8 +241,6 @@ def test_configuration_errors_exit_2_with_one_line_per_problem(
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="config validation stops at the first pass: a duplicate "
-                   "source name is not reported beside an invalid one")
 def test_every_configuration_problem_is_reported_at_once(results: dict[str, Result]) -> None:
     result = results["run-name-and-duplicate"]
     assert result.rc == 2

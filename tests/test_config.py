@@ -184,6 +184,31 @@ def test_duplicate_source_names_are_an_error(tmp_path: Path) -> None:
     assert problems_of(path) == ["sources[2].name: duplicate source name 'wire'"]
 
 
+def test_names_and_references_are_checked_beside_other_invalid_values(tmp_path: Path) -> None:
+    path = write_config(tmp_path, """\
+        [defaults]
+        channels = ["console", "pager"]
+        interval = 15
+
+        [[sources]]
+        name = "Seed Wire"
+        url = "https://example.org/a"
+
+        [[sources]]
+        name = "wire"
+        url = "https://example.org/b"
+
+        [[sources]]
+        name = "wire"
+        url = "https://example.org/c"
+        """)
+    problems = problems_of(path)
+    assert problems[0] == "defaults.interval: a duration needs a unit: write 15s, 15m, ..., not 15"
+    assert problems[1].startswith("sources[0].name: ")
+    assert problems[2:] == ["sources[2].name: duplicate source name 'wire'",
+                            "defaults.channels[1]: unknown channel 'pager'"]
+
+
 def test_default_channels_must_name_configured_channels(tmp_path: Path) -> None:
     path = write_config(tmp_path, """\
         [defaults]
