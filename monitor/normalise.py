@@ -78,8 +78,14 @@ def _article(
         author=author,
         published=plausible_time(entry.published, fetched),
         fetched=fetched,
-        language=(entry.language or "").split("-")[0].lower() or None,
+        language=primary_language(entry.language),
     )
+
+
+def primary_language(tag: str | None) -> str | None:
+    """The language a rule's ``languages`` compares: a tag's primary subtag, lower-cased
+    (a feed's ``en-US`` is ``en``); None when there is none."""
+    return (tag or "").split("-")[0].lower() or None
 
 
 def with_page_text(article: Article, text: str, canonical: str | None) -> Article:

@@ -90,6 +90,21 @@ def test_rules_test_json_prints_spans_into_the_raw_field_text(
             assert raw[span["start"] : span["end"]] == span["text"]
 
 
+def test_rules_test_reads_a_regional_language_tag_as_the_daemon_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    rules = tmp_path / "english.yaml"
+    rules.write_text("id: english\ntitle: English\nquery: sanctions\nlanguages: [en]\n")
+    articles = tmp_path / "articles.jsonl"
+    articles.write_text("".join(
+        json.dumps({"id": tag, "title": "New sanctions", "language": tag}) + "\n"
+        for tag in ("en", "en-US", "EN-gb", "de-DE")))
+    code, out, err = run(capsys, "rules", "test", str(rules), str(articles), "--json")
+    assert code == 0, err
+    # the daemon keeps a feed's primary subtag (normalise_entry): en-US is en, de-DE is de
+    assert [json.loads(line)["article"] for line in out.splitlines()] == ["en", "en-US", "EN-gb"]
+
+
 def test_rules_test_reads_plain_text_with_the_file_name_as_id(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from monitor.cli.markup import PlainText, without_markup
 from monitor.errors import NewsmonError, SourceError
-from monitor.normalise import normalise_entry
+from monitor.normalise import normalise_entry, primary_language
 from monitor.parse import parse_feed
 from monitor.records import Article, Span
 
@@ -105,7 +105,7 @@ def _json_lines(path: Path, body: bytes) -> list[TestArticle]:
             author=plain["author"].text if "author" in plain else "",
             published=published,
             fetched=now,
-            language=str(text["language"]).lower() if text["language"] else None,
+            language=primary_language(text["language"]),
         )
         out.append(TestArticle(str(data["id"]), article, marked))
     return out
