@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +21,11 @@ from monitor.severity import Severity
 from monitor.store import NewArticle, SourceState, Store
 from monitor.store.migrate import SCHEMA_VERSION
 from monitor.store.schema import meta, metadata
+from monitor.store.sqlite_connection import set_up_connection
+from tests.conftest import postgres_schema
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+ROUNDS_OF_OPENERS = 5
 
 
 def article(identity: str = "a1", title: str = "Biden authorises ATACMS strikes") -> Article:
@@ -276,6 +282,104 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_alerts(store_url: str) -
     assert tables == set(metadata.tables)
     assert columns == {name: {c.name for c in table.columns}
                        for name, table in metadata.tables.items()}
+
+
+@contextmanager
+def new_sqlite_file(path: Path) -> Iterator[str]:
+    yield f"sqlite:///{path}"
+
+
+def open_together(url: str, openers: int) -> list[BaseException]:
+    """Open ``url`` from ``openers`` threads released at once, each with its own
+    connections (to SQLite's locks, as separate processes); what each one raised."""
+    start = threading.Barrier(openers)
+    raised: list[BaseException] = []
+
+    def open_and_close() -> None:
+        start.wait()
+        try:
+            Store(url).open().close()
+        except BaseException as exc:  # every failure is the finding
+            raised.append(exc)
+
+    threads = [threading.Thread(target=open_and_close) for _ in range(openers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return raised
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_nodes_opening_a_new_database_together_all_find_one_schema(
+        backend: str, tmp_path: Path) -> None:
+    # Before the fix a loser saw half-made tables: "table ... already exists" or
+    # "UNIQUE constraint failed: newsmon_meta.key", in the first round (4 openers).
+    for round_number in range(ROUNDS_OF_OPENERS):
+        fresh: AbstractContextManager[str] = (
+            new_sqlite_file(tmp_path / f"state{round_number}.db") if backend == "sqlite"
+            else postgres_schema())
+        with fresh as url:
+            raised = open_together(url, 4)
+            engine = sa.create_engine(Store(url).url)
+            with engine.connect() as conn:
+                versions = conn.execute(sa.select(meta.c.value)).scalars().all()
+            engine.dispose()
+        assert raised == [], f"round {round_number}: {raised!r}"
+        assert versions == [str(SCHEMA_VERSION)]
+
+
+def test_opening_a_current_sqlite_file_does_not_wait_for_its_writer(tmp_path: Path) -> None:
+    # `newsmon status` beside the daemon: only creating or upgrading takes the write lock.
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    Store(url).open().close()
+    writer = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        Store(url).open().close()
+    finally:
+        writer.execute("COMMIT")
+        writer.close()
+
+
+def test_a_new_sqlite_file_is_switched_to_wal_once_another_connections_write_ends(
+        tmp_path: Path) -> None:
+    # While another connection holds the write lock (another newsmon opening the new
+    # file at the same moment), SQLite refuses the switch at once, busy timeout or not.
+    path = tmp_path / "state.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE early (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    opener = sqlite3.connect(path, check_same_thread=False)
+    switches: list[str] = []
+    tried_again = threading.Event()
+
+    def count_switches(statement: str) -> None:
+        if "journal_mode" in statement:
+            switches.append(statement)
+            if len(switches) == 2:
+                tried_again.set()
+
+    opener.set_trace_callback(count_switches)
+    raised: list[BaseException] = []
+
+    def set_up() -> None:
+        try:
+            set_up_connection(opener, None)
+        except BaseException as exc:  # the failure is the finding
+            raised.append(exc)
+        finally:
+            tried_again.set()
+
+    thread = threading.Thread(target=set_up)
+    thread.start()
+    tried_again.wait()
+    writer.execute("COMMIT")
+    thread.join()
+    writer.close()
+    assert raised == []
+    assert opener.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    opener.close()
 
 
 def test_a_long_backlog_in_one_channel_does_not_starve_another(store: Store) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import Connection, Table, bindparam, inspect, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.errors import StoreError
 from monitor.identity import content_fingerprint, link_key
@@ -132,16 +133,25 @@ def stored_version(conn: Connection) -> int | None:
 def migrate(conn: Connection) -> int:
     """Bring the database to ``SCHEMA_VERSION``; return the version it had (0 if new).
 
-    On PostgreSQL, nodes starting together take turns (a lock held until the caller's
-    transaction ends): the first creates or upgrades the schema, the others find it done.
+    Nodes opening the database together take turns: the first creates or upgrades the
+    schema, the others wait for it and then find it done. PostgreSQL: an advisory lock
+    held until the caller's transaction ends. SQLite: the write lock, taken before the
+    version is read (``BEGIN IMMEDIATE``; the others wait out the busy timeout), unless
+    the schema is already current, so opening beside a busy writer does not wait for it.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema()"
                           " || ':newsmon:migrate'))"))
+    elif conn.dialect.name == "sqlite":
+        if stored_version(conn) == SCHEMA_VERSION:
+            return SCHEMA_VERSION
+        # pysqlite leaves DDL outside any transaction; this one makes the creation or
+        # upgrade below one transaction, which the caller's commit ends.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
     version = stored_version(conn)
     if version is None:
         metadata.create_all(conn)
-        conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        _insert_once(conn, meta, key="schema_version", value=str(SCHEMA_VERSION))
         return 0
     if version > SCHEMA_VERSION:
         raise StoreError(
@@ -154,3 +164,9 @@ def migrate(conn: Connection) -> int:
             meta.update().where(meta.c.key == "schema_version").values(value=str(step + 1))
         )
     return version
+
+
+def _insert_once(conn: Connection, table: Table, **values: str) -> None:
+    """Insert a row, unless one with its primary key is there (left as it is)."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(insert(table).values(**values).on_conflict_do_nothing())

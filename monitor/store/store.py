@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from monitor.store.outbox_counts import OutboxCounts
 from monitor.store.recall import Recall, recall_many, rules_matched
 from monitor.store.schema import article_aliases, articles, hits, sources
 from monitor.store.silences import Silences, active_silences
+from monitor.store.sqlite_connection import set_up_connection
 from monitor.store.states import SourceState, configured_state, state_rows, states_upsert
 from monitor.store.story_lock import StoryLock
 
@@ -106,7 +106,7 @@ class Store:
         except (ArgumentError, ImportError) as exc:
             raise StoreError(f"storage.url: cannot use {_redact(self.url)}: {exc}") from None
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", set_up_connection)
         try:
             with engine.begin() as conn:
                 migrate(conn)
@@ -357,16 +357,6 @@ def driver_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
-
-
-def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-    # WAL lets readers (status, other tools) work while the daemon writes.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
 
 
 def _redact(url: str) -> str:
