@@ -261,7 +261,8 @@ async def _fetch_feed(
         return fetched, None, state
     try:
         feed = await ctx.workers.run(ctx.parse_deadline.total_seconds(), parse_feed, source.name,
-                                     url, fetched.body, fetched.content_type, ctx.max_items)
+                                     url, fetched.body, fetched.content_type, ctx.max_items,
+                                     fetched.url)
     except JobTimeout:  # a runaway parse (see HAZARDS: feedparser on many attributes)
         raise ParseError(source.name, url, f"parsing ran past the deadline of"
                          f" {describe(ctx.parse_deadline)}; the parser was stopped") from None

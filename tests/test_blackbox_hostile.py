@@ -470,8 +470,6 @@ def test_utf8_bytes_under_a_wrong_single_byte_declaration_stay_readable(cycle: C
         "Минск: новые санкции против банков"]
 
 
-@pytest.mark.xfail(strict=True, reason="relative item links (Atom xml:base, RSS paths) are "
-                   "dropped instead of resolved: the alert has no link")
 @pytest.mark.parametrize(("name", "url"), [
     ("relative-atom", "http://base.example/world/zinc-smelters"),
     ("relative-rss", "/news/cobalt-1"),
@@ -498,8 +496,6 @@ def test_items_without_guid_link_or_date_each_alert(cycle: Cycle) -> None:
         "Bare item alpha sanctions", "Bare item beta sanctions"]
 
 
-@pytest.mark.xfail(strict=True, reason="an item without a date gets one parsed from its guid "
-                   "('7' -> the 7th of this month), so it is older than max_age and never alerts")
 def test_items_without_a_date_are_dated_by_fetch_time_whatever_their_guid(cycle: Cycle) -> None:
     posts = cycle.by_source("dateless-guids")
     assert sorted(p["article"]["title"] for p in posts) == [

@@ -430,3 +430,19 @@ def test_alerts_are_delivered_while_a_slow_source_is_still_being_polled(
     assert report.delivery.sent == len(channel.sent) == sum(p.alerts for p in report.polls) > 0
     # The seed sources' alerts went out while the slow body was still arriving.
     assert events.index("sent") < events.index("polled slow")
+
+
+def test_a_relative_item_link_resolves_against_the_url_the_feed_was_redirected_to(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/wire.xml", b"", status=301, headers={"Location": "/moved/wire.xml"})
+    feed_server.serve("/moved/wire.xml", b'<rss version="2.0"><channel><title>W</title><item>'
+                      b"<title>Biden authorises ATACMS strikes</title><guid>w-1</guid>"
+                      b"<link>story-1</link></item></channel></rss>")
+    settings = settings_for(tmp_path, [{"name": "wire", "url": feed_server.url("/wire.xml")}])
+    (report,) = cycle(settings, {"console": console()[0]})
+    assert report.polls[0].new == 1
+    store = Store(settings.storage.url).open()
+    ((article,),) = store.articles_since(datetime(2000, 1, 1, tzinfo=UTC))
+    store.close()
+    assert article.url == feed_server.url("/moved/story-1")

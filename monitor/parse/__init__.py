@@ -9,7 +9,9 @@ under a single-byte declaration is UTF-8) and repaired where its bytes declare
 nothing (``encoding``): the entity check and both parsers read the same text.
 
 This stage trusts nothing it reads and cleans nothing: every text field leaves
-it as HTML (plain text escaped) for ``normalise`` to turn into text. A body that
+it as HTML (plain text escaped) for ``normalise`` to turn into text. Item links
+leave it absolute (``fields.guid_and_link``); an item's date comes from its date
+elements only (never from its guid), else it has none. A body that
 is not a feed (empty, HTML, a login page) is a ``ParseError`` saying so, with the
 content type and the first words.
 """
@@ -45,8 +47,15 @@ def parse_feed(
     body: bytes,
     content_type: str | None = None,
     max_items: int = 1000,
+    final_url: str | None = None,
 ) -> ParsedFeed:
-    """Parse one fetched body; ``ParseError`` names the source and says why it is not a feed."""
+    """Parse one fetched body; ``ParseError`` names the source and says why it is not a feed.
+
+    Relative item links are made absolute against ``final_url`` (where the body came
+    from after redirects; ``url`` when not given), or, when that is no http(s) URL (a
+    feed read from a file), against the link the feed gives for itself.
+    """
+    feed_url = final_url or url
     # The header as received names the content type in messages; parsers get the settled one.
     body, settled_content_type = settle_encoding(body, content_type)
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -55,7 +64,7 @@ def parse_feed(
         raise ParseError(source, url, f"not a feed: the body is empty{kind}")
     if stripped.startswith(b"{") or (content_type or "").split(";")[0].strip().endswith("json"):
         try:
-            return parse_json_feed(stripped, max_items)
+            return parse_json_feed(stripped, max_items, feed_url)
         except ValueError as exc:
             raise ParseError(source, url, _not_a_feed(stripped, content_type, str(exc))) from None
     if body.startswith(EBCDIC_START):
@@ -70,12 +79,12 @@ def parse_feed(
     fast_reason = "fast parser skipped: undeclared encoding that is not UTF-8"
     if known:
         try:
-            return parse_fast(body, max_items)
+            return parse_fast(body, max_items, feed_url)
         except ValueError as exc:
             fast_reason = str(exc)
         except Exception as exc:  # lxml can raise its own errors on odd input
             fast_reason = f"{type(exc).__name__}: {exc}"
-    parsed = parse_with_feedparser(body, settled_content_type, max_items)
+    parsed = parse_with_feedparser(body, settled_content_type, max_items, feed_url)
     if isinstance(parsed, ParsedFeed):
         return parsed
     raise ParseError(source, url, _not_a_feed(body, content_type, fast_reason, parsed))

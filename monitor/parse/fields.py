@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
 
 # Tags that mark a text as HTML (feedparser's idea of "looks like HTML", narrowed).
 _HTML_TAG = re.compile(
@@ -44,3 +45,45 @@ def iso_datetime(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def link_base(feed_url: str | None, feed_link: str) -> str | None:
+    """What an item's relative link is resolved against: the URL the feed was read from
+    (after redirects) when that is http(s); else the link the feed gives for itself (a
+    feed read from a file); else nothing, and a relative link is left out."""
+    for candidate in (feed_url or "", feed_link.strip()):
+        if is_web_url(candidate):
+            return candidate
+    return None
+
+
+def is_web_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def is_relative(link: str) -> bool:
+    """A link without a scheme (``/news/1``, ``story``, ``//host/x``) needs a base."""
+    if link.startswith(("http://", "https://")):  # nearly every link: no need to split it
+        return False
+    try:
+        return not urlsplit(link.strip()).scheme
+    except ValueError:  # "http://[::1": no URL at all, and canonical_url says so
+        return False
+
+
+def guid_and_link(guid: str | None, link: str | None,
+                  base: str | None) -> tuple[str | None, str | None]:
+    """An item's guid and its link made absolute (``link_base``); a relative link with no
+    base is left out. A guid that is the link as written follows it: fastfeedparser
+    fills a missing guid in from the link where feedparser leaves it empty, and
+    ``normalise`` drops a guid that is just the link, so both parsers agree."""
+    if not link or not link.strip():
+        return guid, None
+    absolute: str | None = link
+    if is_relative(link):
+        absolute = urljoin(base, link.strip()) if base else None
+    return (absolute if guid == link else guid), absolute

@@ -7,11 +7,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from monitor.parse.fields import as_html, iso_datetime, text
+from monitor.parse.fields import as_html, guid_and_link, iso_datetime, link_base, text
 from monitor.records import FeedEntry, ParsedFeed
 
 
-def parse_json_feed(body: bytes, max_items: int) -> ParsedFeed:
+def parse_json_feed(body: bytes, max_items: int, feed_url: str | None = None) -> ParsedFeed:
+    """Relative item URLs resolve against ``feed_url`` (``fields.link_base``; the feed's
+    own link is its ``home_page_url``)."""
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -26,7 +28,8 @@ def parse_json_feed(body: bytes, max_items: int) -> ParsedFeed:
     if not isinstance(items, list):
         raise ValueError("JSON Feed without an items list")
     language = text(document.get("language")) or None
-    entries = [_entry(item, language) for item in items[:max_items] if isinstance(item, dict)]
+    base = link_base(feed_url, text(document.get("home_page_url")))
+    entries = [_entry(item, language, base) for item in items[:max_items] if isinstance(item, dict)]
     return ParsedFeed(
         title=text(document.get("title")),
         entries=tuple(entries),
@@ -34,15 +37,18 @@ def parse_json_feed(body: bytes, max_items: int) -> ParsedFeed:
     )
 
 
-def _entry(item: Mapping[str, Any], feed_language: str | None) -> FeedEntry:
+def _entry(item: Mapping[str, Any], feed_language: str | None, base: str | None) -> FeedEntry:
     authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict)
                                       else [])
     author = ", ".join(text(a.get("name")) for a in authors if isinstance(a, dict))
     content = text(item.get("content_html")) or as_html(text(item.get("content_text")),
                                                         "text/plain")
+    guid, link = guid_and_link(text(item.get("id")) or None,
+                               text(item.get("url")) or text(item.get("external_url")) or None,
+                               base)
     return FeedEntry(
-        guid=text(item.get("id")) or None,
-        link=text(item.get("url")) or text(item.get("external_url")) or None,
+        guid=guid,
+        link=link,
         title=as_html(text(item.get("title")), "text/plain"),
         summary=as_html(text(item.get("summary")), "text/plain"),
         content=content,
