@@ -11,6 +11,8 @@ import pytest
 from monitor.errors import ParseError
 from monitor.normalise import normalise_entry
 from monitor.parse import parse_feed
+from monitor.parse.classic import parse_with_feedparser
+from monitor.parse.fast import parse_fast
 from monitor.records import FeedEntry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,6 +252,37 @@ def test_max_items_caps_a_json_feed_too() -> None:
                 "items": [{"id": str(i)} for i in range(7)]}
     feed = parse_feed("src", "u", json.dumps(document).encode(), max_items=3)
     assert [e.guid for e in feed.entries] == ["0", "1", "2"]
+    assert feed.skipped == 4
+
+
+def dated_rss(days: list[int]) -> bytes:
+    items = "".join(
+        f"<item><title>Day {d}</title><guid>g{d}</guid>"
+        f"<pubDate>{d:02d} Nov 2024 10:00:00 +0000</pubDate></item>" for d in days
+    )
+    return f'<rss version="2.0"><channel><title>Dated</title>{items}</channel></rss>'.encode()
+
+
+@pytest.mark.parametrize("parser", ["fast", "feedparser"])
+@pytest.mark.parametrize(("days", "kept"), [
+    ([5, 4, 3, 2, 1], ["Day 5", "Day 4"]),  # newest first: the first ones
+    ([1, 2, 3, 4, 5], ["Day 4", "Day 5"]),  # oldest first: the last ones
+], ids=["newest-first", "oldest-first"])
+def test_a_feed_over_the_cap_keeps_its_newest_entries_whichever_order_it_lists_them(
+    parser: str, days: list[int], kept: list[str],
+) -> None:
+    body = dated_rss(days)
+    feed = (parse_fast(body, 2) if parser == "fast"
+            else parse_with_feedparser(body, "application/rss+xml", 2))
+    assert not isinstance(feed, str)
+    assert ([e.title for e in feed.entries], feed.skipped) == (kept, 3)
+
+
+def test_a_json_feed_listed_oldest_first_over_the_cap_keeps_its_newest_items() -> None:
+    document = {"version": "https://jsonfeed.org/version/1.1", "items": [
+        {"id": str(d), "date_published": f"2024-11-{d:02d}T10:00:00Z"} for d in range(1, 8)]}
+    feed = parse_feed("src", "u", json.dumps(document).encode(), max_items=3)
+    assert [e.guid for e in feed.entries] == ["5", "6", "7"]
     assert feed.skipped == 4
 
 

@@ -17,7 +17,14 @@ from typing import Any
 
 import feedparser
 
-from monitor.parse.fields import as_html, guid_and_link, is_web_url, link_base, text
+from monitor.parse.fields import (
+    as_html,
+    guid_and_link,
+    is_web_url,
+    link_base,
+    newest,
+    text,
+)
 from monitor.records import FeedEntry, ParsedFeed
 
 
@@ -41,7 +48,8 @@ def parse_with_feedparser(body: bytes, content_type: str | None, max_items: int,
     base = link_base(feed_url, text(feed.get("link")))
     return ParsedFeed(
         title=text(feed.get("title")),
-        entries=tuple(_entry(entry, language, base) for entry in entries[:max_items]),
+        entries=tuple(_entry(entry, language, base) for entry in newest(
+            entries, max_items, lambda entry: _entry(entry, language, base).published)),
         skipped=max(0, len(entries) - max_items),
     )
 

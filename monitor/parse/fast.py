@@ -25,6 +25,7 @@ from monitor.parse.fields import (
     is_relative,
     iso_datetime,
     link_base,
+    newest,
     text,
 )
 from monitor.records import FeedEntry, ParsedFeed
@@ -36,19 +37,24 @@ def parse_fast(body: bytes, max_items: int, feed_url: str | None = None) -> Pars
     root = _check_well_formed(body)
     result = fastfeedparser.parse(body, include_tags=False, include_media=False,
                                   include_enclosures=False)
-    entries = list(result.get("entries") or [])[:max_items]
-    if b"xml:base" in body and any(is_relative(text(e.get("link"))) for e in entries):
-        # fastfeedparser ignores xml:base; feedparser applies it.
-        raise ValueError("relative item links under xml:base")
+    raw = list(result.get("entries") or [])
     feed = result.get("feed") or {}
     language = text(feed.get("language")) or _declared_language(body)
     base = link_base(feed_url, text(feed.get("link")))
-    undated = (_guids_of_undated_items(root) if any(map(_may_be_dated_by_guid, entries))
+    undated = (_guids_of_undated_items(root) if any(map(_may_be_dated_by_guid, raw))
                else frozenset())
+
+    def mapped(entry: Mapping[str, Any]) -> FeedEntry:
+        return _entry(entry, language, base, undated)
+
+    entries = newest(raw, max_items, lambda entry: mapped(entry).published)
+    if b"xml:base" in body and any(is_relative(text(e.get("link"))) for e in entries):
+        # fastfeedparser ignores xml:base; feedparser applies it.
+        raise ValueError("relative item links under xml:base")
     return ParsedFeed(
         title=text(feed.get("title")),
-        entries=tuple(_entry(e, language, base, undated) for e in entries),
-        skipped=max(0, len(result.get("entries") or []) - max_items),
+        entries=tuple(map(mapped, entries)),
+        skipped=max(0, len(raw) - max_items),
     )
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
+
+T = TypeVar("T")
 
 # Tags that mark a text as HTML (feedparser's idea of "looks like HTML", narrowed).
 _HTML_TAG = re.compile(
@@ -87,3 +91,19 @@ def guid_and_link(guid: str | None, link: str | None,
     if is_relative(link):
         absolute = urljoin(base, link.strip()) if base else None
     return (absolute if guid == link else guid), absolute
+
+
+def newest(entries: Sequence[T], max_items: int,
+           published: Callable[[T], datetime | None]) -> Sequence[T]:
+    """At most ``max_items`` of a feed's entries: its newest. Feeds list their newest
+    entry first, and the first ones are kept; but some list the oldest first, and
+    keeping their first entries would keep the same old ones for ever and never show a
+    new one. Such a feed is known by its last entry being dated later than its first:
+    its last entries are kept. Only two entries are dated, and only for a feed over
+    the cap."""
+    if len(entries) <= max_items:
+        return entries
+    first, last = published(entries[0]), published(entries[-1])
+    if first is not None and last is not None and last > first:
+        return entries[len(entries) - max_items:]
+    return entries[:max_items]

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from monitor.parse.fields import as_html, guid_and_link, iso_datetime, link_base, text
+from monitor.parse.fields import (
+    as_html,
+    guid_and_link,
+    iso_datetime,
+    link_base,
+    newest,
+    text,
+)
 from monitor.records import FeedEntry, ParsedFeed
 
 
@@ -29,7 +37,11 @@ def parse_json_feed(body: bytes, max_items: int, feed_url: str | None = None) ->
         raise ValueError("JSON Feed without an items list")
     language = text(document.get("language")) or None
     base = link_base(feed_url, text(document.get("home_page_url")))
-    entries = [_entry(item, language, base) for item in items[:max_items] if isinstance(item, dict)]
+    def published(item: object) -> datetime | None:
+        return _entry(item, language, base).published if isinstance(item, dict) else None
+
+    entries = [_entry(item, language, base) for item in newest(items, max_items, published)
+               if isinstance(item, dict)]
     return ParsedFeed(
         title=text(document.get("title")),
         entries=tuple(entries),
