@@ -6,9 +6,8 @@ Its spans are those of the positive parts that matched.
 
 ``Matcher`` compiles every rule once: a presearch (``presearch``) finds the rules
 that could match an article from the article's folded words in one pass, and only
-those are evaluated exactly, by each rule compiled once (``evaluate``), so the
-cost per article grows with its length and its number of candidate rules, not
-with the size of the rule set.
+those are evaluated exactly, so the cost per article grows with its length and
+its number of candidate rules, not with the size of the rule set.
 ``Matcher.match_naive`` evaluates every rule: the reference the presearch must
 agree with (tests, benchmarks).
 
@@ -21,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from monitor.match.evaluate import RuleProbe, compile_rule
+from monitor.match.evaluate import Part, match_parts, spans_of
 from monitor.match.presearch import Presearch
 from monitor.match.text import Document
 from monitor.records import Article, Hit, Span
@@ -52,26 +51,28 @@ class RuleOutcome:
 
 
 def evaluate_rule(rule: Rule, doc: Document) -> RuleOutcome:
-    """The rule against one document (``Matcher`` runs the same compiled rules)."""
-    found = _compiled(rule)(doc)
-    if isinstance(found, str):
-        return RuleOutcome(False, (), found)
-    return RuleOutcome(True, found, None)
-
-
-# Rules evaluated one document at a time (``rules test``, ``rules review``, examples)
-# are compiled once, not per document: the last few hundred, by identity.
-_COMPILED_KEPT = 512
-_compiled_rules: dict[int, tuple[Rule, RuleProbe]] = {}
-
-
-def _compiled(rule: Rule) -> RuleProbe:
-    kept = _compiled_rules.get(id(rule))
-    if kept is None or kept[0] is not rule:
-        if len(_compiled_rules) >= _COMPILED_KEPT:
-            _compiled_rules.clear()
-        kept = _compiled_rules[id(rule)] = (rule, compile_rule(rule))
-    return kept[1]
+    parts: list[Part] = []
+    if rule.query is not None:
+        found = match_parts(rule.query, doc, rule.fields)
+        if found is None:
+            return RuleOutcome(False, (), "query")
+        parts.extend(found)
+    for index, node in enumerate(rule.all):
+        found = match_parts(node, doc, rule.fields)
+        if found is None:
+            return RuleOutcome(False, (), f"all[{index}]")
+        parts.extend(found)
+    if rule.any:
+        matched_any = [p for p in (match_parts(n, doc, rule.fields) for n in rule.any)
+                       if p is not None]
+        if not matched_any:
+            return RuleOutcome(False, (), "any")
+        parts.extend(part for found in matched_any for part in found)
+    for index, node in enumerate(rule.none):
+        if match_parts(node, doc, rule.fields) is not None:
+            return RuleOutcome(False, (), f"none[{index}]")
+    unique = sorted(set(spans_of(doc, set(parts))), key=lambda s: (s.field, s.start, s.end))
+    return RuleOutcome(True, tuple(unique), None)
 
 
 _EXCLUSIONS_CACHED = 4096
@@ -83,7 +84,6 @@ class Matcher:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = tuple(r for r in rules.rules if r.enabled)
         self._presearch = Presearch(self.rules)
-        self._probes = tuple(compile_rule(r) for r in self.rules)
         self._restricted = tuple(
             n for n, r in enumerate(self.rules)
             if r.sources != ("*",) or r.exclude_sources or r.languages
@@ -100,9 +100,10 @@ class Matcher:
         for number in candidates:
             if number in excluded:
                 continue
-            found = self._probes[number](doc)
-            if not isinstance(found, str):
-                hits.append(Hit(self.rules[number].id, found))
+            rule = self.rules[number]
+            outcome = evaluate_rule(rule, doc)
+            if outcome.matched:
+                hits.append(Hit(rule.id, outcome.spans))
         return hits
 
     def candidates(self, article: Article) -> list[Rule]:
@@ -114,11 +115,12 @@ class Matcher:
         """Every rule evaluated exactly, no presearch: the reference ``match`` agrees with."""
         doc = article_document(article)
         hits: list[Hit] = []
-        for rule, probe in zip(self.rules, self._probes, strict=True):
-            if rule.applies_to(article.source, article.language):
-                found = probe(doc)
-                if not isinstance(found, str):
-                    hits.append(Hit(rule.id, found))
+        for rule in self.rules:
+            if not rule.applies_to(article.source, article.language):
+                continue
+            outcome = evaluate_rule(rule, doc)
+            if outcome.matched:
+                hits.append(Hit(rule.id, outcome.spans))
         return hits
 
     def _excluded(self, source: str, language: str | None) -> frozenset[int]:
@@ -141,10 +143,9 @@ def example_document(example: Example) -> Document:
 
 def failing_examples(rule: Rule) -> Iterable[tuple[Example, bool]]:
     """Examples whose outcome is wrong: (example, expected_match)."""
-    probe = _compiled(rule)
     for example in rule.examples_match:
-        if isinstance(probe(example_document(example)), str):
+        if not evaluate_rule(rule, example_document(example)).matched:
             yield example, True
     for example in rule.examples_no_match:
-        if not isinstance(probe(example_document(example)), str):
+        if evaluate_rule(rule, example_document(example)).matched:
             yield example, False

@@ -223,10 +223,7 @@ class FieldText:
     def span(self, first: int, last: int) -> tuple[int, int]:
         """Character offsets in ``raw`` from the start of word ``first`` to the end of ``last``."""
         if self._ascii:
-            start = self._ascii_start(first)
-            if last != first:  # a phrase
-                return start, self._ascii_start(last) + len(self.folded[last])
-            return start, start + len(self.folded[first])
+            return self._ascii_start(first), self._ascii_start(last) + len(self.folded[last])
         if self._bounds is None:
             self._bounds = self._word_bounds()
         starts, ends = self._bounds
