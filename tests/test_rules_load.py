@@ -726,6 +726,19 @@ def test_the_case_sensitive_acronym_gets_no_warning(tmp_path: Path) -> None:
     assert warnings_of(path) == []
 
 
+def test_a_regional_language_tag_is_read_as_its_primary_subtag_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    """The daemon keeps an article's primary subtag (``en-US`` is ``en``), so a rule's
+    ``en-us`` would otherwise match nothing at all."""
+    path = write(tmp_path, "lang.yaml", MINIMAL + "languages: [en-US, de, EN]\n")
+    assert load_one(path).languages == ("en", "de")
+    assert warnings_of(path) == [
+        f"{path}:6:12: warning: languages: 'en-US' is compared as 'en': an article keeps"
+        " only the first part of its language tag"
+    ]
+
+
 def test_load_rules_keeps_the_warnings_of_a_valid_set(tmp_path: Path) -> None:
     path = write(tmp_path, "noex.yaml", "id: noex\ntitle: No examples\nquery: eu\n")
     rule_set = load_rules([path])

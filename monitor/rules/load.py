@@ -19,6 +19,7 @@ from monitor.durations import Rate, parse_duration, parse_rate
 from monitor.errors import QueryError, RuleError, RuleSetError
 from monitor.match.query import Node, parse_query
 from monitor.match.text import FIELDS
+from monitor.normalise import primary_language
 from monitor.rules.lint import likely_mistakes
 from monitor.rules.model import Dedupe, Example, Origin, Rule, RuleSet
 from monitor.rules.scalarpos import scalar_offset_position
@@ -185,7 +186,7 @@ class _FileReader:
             fields=tuple(dict.fromkeys(expanded)),
             sources=tuple(self.string_list(node, "sources") or ["*"]),
             exclude_sources=tuple(self.string_list(node, "exclude_sources") or []),
-            languages=tuple(s.lower() for s in self.string_list(node, "languages") or []),
+            languages=self.languages(node),
             notify=tuple(notify),
             notify_origin=notify_origin,
             dedupe=dedupe,
@@ -237,6 +238,18 @@ class _FileReader:
             self.error(self.value(node, key) or node,
                        f"{key}: {text!r} is not one of {options}")
             return default
+
+    def languages(self, node: YMap) -> tuple[str, ...]:
+        """A rule's languages as articles carry them: primary subtags (``primary_language``)."""
+        out: list[str] = []
+        for tag in self.string_list(node, "languages") or []:
+            primary = primary_language(tag) or tag.lower()
+            if primary != tag.lower():
+                self.warn(self.value(node, "languages") or node, f"languages: {tag!r} is compared"
+                          f" as {primary!r}: an article keeps only the first part of its"
+                          " language tag")
+            out.append(primary)
+        return tuple(dict.fromkeys(out))
 
     def string_list(
         self, node: YMap, key: str, allowed: Sequence[str] | None = None
